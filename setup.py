@@ -1,0 +1,45 @@
+"""Installable `degla` package.
+
+Install torch first from the CPU wheel (`pip install torch==2.13.0`) or the CUDA build
+you want: a bare `torch` requirement can pull multi-GB CUDA wheels.
+"""
+
+from setuptools import find_packages, setup
+
+EXTRAS = {
+    "generation": [],  # the LLM path only needs transformers; kept for symmetry with docs
+    "eval": ["scikit-learn>=1.3", "matplotlib>=3.7"],
+    "dev": [
+        "pytest>=8",
+        "scikit-learn>=1.3",
+        "matplotlib>=3.7",
+        "clip-anytorch",  # OpenAI's reference CLIP code + BPE vocab; install with --no-deps
+    ],
+}
+
+setup(
+    name="degla",
+    version="0.1.0",
+    description="DeGLA (Decoupled Global-Local Alignment) fine-tuning for Hugging Face CLIP models",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["degla", "degla.*"]),
+    include_package_data=True,
+    package_data={"degla": ["**/*.json", "**/*.jsonl", "**/*.safetensors", "**/*.txt", "**/*.py"]},
+    install_requires=[
+        "torch>=2.2",
+        "transformers>=4.46",
+        "accelerate>=1.0",
+        "datasets>=2.20",
+        "peft>=0.12",
+        "evaluate>=0.4",
+        "huggingface_hub>=0.24",
+        "safetensors>=0.4",
+        "pillow",
+        "numpy",
+        "tqdm",
+    ],
+    extras_require=EXTRAS,
+)
