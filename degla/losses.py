@@ -104,17 +104,19 @@ def tgc_loss(text_embeds: torch.Tensor, teacher_text_embeds: torch.Tensor, negat
 
 
 def distill_loss(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, ...], reduction: str = "sum",
-                 world_size: int = 1) -> dict[str, torch.Tensor]:
+                 num_shards: int = 1) -> dict[str, torch.Tensor]:
     """Self-distillation (eq. 7): Σ_i ‖v_i−v_i*‖² + ‖t_i−t_i*‖² + Σ_k ‖t̄_ik−t̄_ik*‖².
 
     `student`/`teacher` are matching tuples of (b, ..., d) embeddings whose first dim indexes samples.
-    `reduction="sum"` sums over the samples of the *global* batch, as the paper: the local sum is multiplied by
-    `world_size` so that DDP's averaging yields the gradient of the global sum. `"mean"` divides by the number
-    of samples (the per-sample sum of the three distances, averaged), which needs no such factor.
+    `reduction="sum"` sums over the samples of the *global* batch, as the paper. The global batch is split into
+    `num_shards` equal local batches (processes × accumulated micro-batches) whose losses get averaged (DDP's
+    gradient averaging, the trainer's division by the accumulation steps), so the local sum is multiplied by
+    `num_shards` to give the gradient of the global sum. `"mean"` divides by the number of samples (the
+    per-sample sum of the three distances, averaged), which needs no such factor.
     """
     if reduction not in DISTILL_REDUCTIONS:
         raise ValueError(f"distill reduction must be one of {DISTILL_REDUCTIONS}, got {reduction!r}")
     total = sum(((s - t.detach()) ** 2).sum() for s, t in zip(student, teacher, strict=True))
     num_samples = student[0].shape[0]
-    loss = total * world_size if reduction == "sum" else total / num_samples
+    loss = total * num_shards if reduction == "sum" else total / num_samples
     return {"loss_distill": loss}

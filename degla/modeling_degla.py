@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from transformers import AutoConfig, AutoModel, CLIPConfig, CLIPModel, PretrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModel, CLIPConfig, CLIPModel, PreTrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .losses import DISTILL_REDUCTIONS, base_loss, distill_loss, gather_features, igc_loss, tgc_loss
@@ -20,7 +20,7 @@ from .losses import DISTILL_REDUCTIONS, base_loss, distill_loss, gather_features
 LOGIT_SCALE_MAX = math.log(100.0)
 
 
-class DeGLAConfig(PretrainedConfig):
+class DeGLAConfig(PreTrainedConfig):
     r"""Configuration of [`DeGLAForContrastive`]: the student's CLIP config and the objective's hyperparameters.
 
     Args:
@@ -40,6 +40,9 @@ class DeGLAConfig(PretrainedConfig):
             `"sum"` over the samples of the global batch (the paper's eq. 7) or `"mean"` over samples.
         num_negatives (`int`, *optional*, defaults to 4):
             K, hard-negative captions per positive caption.
+        lora_config (`dict`, *optional*):
+            Keyword arguments of `peft.LoraConfig`; when set, the student (and its teacher copy) carry LoRA adapters
+            and only the adapters and the logit scale train.
     """
 
     model_type = "degla"
@@ -47,7 +50,8 @@ class DeGLAConfig(PretrainedConfig):
 
     def __init__(self, clip_config: dict | CLIPConfig | None = None, ema_decay: float = 0.9996,
                  lambda_igc: float = 0.1, lambda_tgc: float = 0.1, lambda_distill: float = 0.005,
-                 tgc_temperature: float = 0.1, distill_reduction: str = "sum", num_negatives: int = 4, **kwargs):
+                 tgc_temperature: float = 0.1, distill_reduction: str = "sum", num_negatives: int = 4,
+                 lora_config: dict | None = None, **kwargs):
         if clip_config is None:
             clip_config = CLIPConfig()
         elif isinstance(clip_config, dict):
@@ -60,6 +64,7 @@ class DeGLAConfig(PretrainedConfig):
         self.tgc_temperature = tgc_temperature
         self.distill_reduction = distill_reduction
         self.num_negatives = num_negatives
+        self.lora_config = lora_config
         self._check_values()
         super().__init__(**kwargs)
 
@@ -131,6 +136,20 @@ def _encode(clip: CLIPModel, pixel_values: torch.Tensor, input_ids: torch.Tensor
     return F.normalize(image, dim=-1), F.normalize(text, dim=-1)
 
 
+def _add_lora(clip: CLIPModel, lora_config: dict):
+    """Wrap the student with LoRA adapters (peft); the logit scale keeps training."""
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(clip, LoraConfig(**lora_config))
+    model.base_model.model.logit_scale.requires_grad_(True)
+    return model
+
+
+def _clip_of(student) -> CLIPModel:
+    """The CLIPModel inside a student that may be wrapped by peft."""
+    return student.base_model.model if hasattr(student, "merge_and_unload") else student
+
+
 class DeGLAPreTrainedModel(PreTrainedModel):
     config_class = DeGLAConfig
     base_model_prefix = "degla"
@@ -157,7 +176,8 @@ class DeGLAForContrastive(DeGLAPreTrainedModel):
 
     def __init__(self, config: DeGLAConfig, student: CLIPModel | None = None):
         super().__init__(config)
-        self.student = student if student is not None else CLIPModel(config.clip_config)
+        student = student if student is not None else CLIPModel(config.clip_config)
+        self.student = _add_lora(student, config.lora_config) if config.lora_config else student
         self.teacher = copy.deepcopy(self.student)
         self._freeze_teacher()
         self.post_init()
@@ -202,16 +222,21 @@ class DeGLAForContrastive(DeGLAPreTrainedModel):
         torch._foreach_mul_(teacher, alpha)
         torch._foreach_add_(teacher, [s.to(t.dtype) for s, t in zip(student, teacher)], alpha=1.0 - alpha)
 
+    @property
+    def logit_scale(self) -> torch.nn.Parameter:
+        """The student's learnable log temperature (s = exp(logit_scale))."""
+        return _clip_of(self.student).logit_scale
+
     @torch.no_grad()
     def clamp_logit_scale(self, max_value: float = LOGIT_SCALE_MAX) -> None:
         """Clamp the learnable log temperature to [0, ln 100] (CLIP/open_clip, after every optimizer step)."""
-        self.student.logit_scale.clamp_(0, max_value)
+        self.logit_scale.clamp_(0, max_value)
 
     # -- forward --------------------------------------------------------------------------------------------
     def forward(self, input_ids: torch.LongTensor, pixel_values: torch.FloatTensor,
                 attention_mask: torch.LongTensor | None = None, negative_input_ids: torch.LongTensor | None = None,
                 negative_attention_mask: torch.LongTensor | None = None, return_loss: bool | None = None,
-                gather_distributed: bool = False, **kwargs) -> DeGLAOutput:
+                gather_distributed: bool = False, accumulation_steps: int = 1, **kwargs) -> DeGLAOutput:
         r"""
         Args:
             input_ids (`torch.LongTensor` of shape `(b, L)`): positive captions.
@@ -222,6 +247,10 @@ class DeGLAForContrastive(DeGLAPreTrainedModel):
             return_loss (`bool`, *optional*): compute the objective (default: when the model is training).
             gather_distributed (`bool`, defaults to `False`): gather embeddings across processes with gradients
                 so the base loss contrasts against the global batch (the trainer sets this).
+            accumulation_steps (`int`, defaults to 1): micro-batches accumulated into one optimizer step. The
+                trainer divides each micro-batch loss by it; the summed distillation is scaled back up so the step
+                sees the sum over every accumulated sample, as with one big batch. (Contrastive negatives stay
+                those of the micro-batch.)
         """
         if return_loss is None:
             return_loss = self.training
@@ -255,15 +284,16 @@ class DeGLAForContrastive(DeGLAPreTrainedModel):
         output = DeGLAOutput(image_embeds=image_embeds, text_embeds=text_embeds,
                              negative_text_embeds=negative_text_embeds, teacher_image_embeds=teacher[0],
                              teacher_text_embeds=teacher[1], teacher_negative_text_embeds=teacher[2])
-        logit_scale = self.student.logit_scale.exp()
+        logit_scale = self.logit_scale.exp()
         if not return_loss:
             output.logits_per_text = logit_scale * text_embeds @ image_embeds.t()
             output.logits_per_image = logit_scale * image_embeds @ torch.cat(
                 [text_embeds] + ([negative_text_embeds.flatten(0, 1)] if k else [])).t()
             return output
-        return self._objective(output, logit_scale, gather_distributed)
+        return self._objective(output, logit_scale, gather_distributed, accumulation_steps)
 
-    def _objective(self, out: DeGLAOutput, logit_scale: torch.Tensor, gather_distributed: bool) -> DeGLAOutput:
+    def _objective(self, out: DeGLAOutput, logit_scale: torch.Tensor, gather_distributed: bool,
+                   accumulation_steps: int) -> DeGLAOutput:
         config = self.config
         gathered = gather_features(out.image_embeds, out.text_embeds, out.negative_text_embeds,
                                    enabled=gather_distributed)
@@ -281,7 +311,8 @@ class DeGLAForContrastive(DeGLAPreTrainedModel):
             if has_negatives:
                 pairs.append((out.negative_text_embeds, out.teacher_negative_text_embeds))
             student, teacher = zip(*pairs)
-            terms.update(distill_loss(student, teacher, config.distill_reduction, gathered.world_size))
+            terms.update(distill_loss(student, teacher, config.distill_reduction,
+                                      num_shards=gathered.world_size * accumulation_steps))
         out.loss_base = terms["loss_base"]
         out.loss_igc = terms.get("loss_igc", zero)
         out.loss_tgc = terms.get("loss_tgc", zero)

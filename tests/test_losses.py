@@ -78,7 +78,7 @@ def test_distill_sum_and_mean(embeds):
     torch.testing.assert_close(total, expected)
     torch.testing.assert_close(distill_loss((v, t, tn), (vs, ts, tns), "mean")["loss_distill"], expected / B)
     # Under DDP averaging over W processes, the local sum is scaled by W to give the global-sum gradient.
-    torch.testing.assert_close(distill_loss((v, t, tn), (vs, ts, tns), "sum", world_size=4)["loss_distill"], 4 * expected)
+    torch.testing.assert_close(distill_loss((v, t, tn), (vs, ts, tns), "sum", num_shards=4)["loss_distill"], 4 * expected)
     with pytest.raises(ValueError, match="reduction"):
         distill_loss((v,), (vs,), "max")
 

@@ -1,0 +1,168 @@
+"""DeGLATrainer end to end on a tiny CLIP: updates, EMA teacher, checkpoints, resume, distributed, LoRA, export."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset, Image as ImageFeature
+from PIL import Image
+from safetensors.torch import load_file
+from transformers import CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+from degla import DeGLAForContrastive
+from degla.testing_utils import CLIP_BPE_VOCAB_SIZE, clip_bpe_tokenizer, tiny_clip_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORDS = ["red", "blue", "green", "small", "large", "dog", "cat", "car", "table", "tree", "left", "right"]
+
+
+def _caption(rng):
+    a, b, c, d = rng.choice(WORDS, 4, replace=False)
+    return f"a {a} {b} next to a {c} {d}"
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny_clip")
+    torch.manual_seed(0)
+    CLIPModel(tiny_clip_config(vocab_size=CLIP_BPE_VOCAB_SIZE)).save_pretrained(path)
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 30},
+                                                                 crop_size={"height": 30, "width": 30}),
+                              tokenizer=clip_bpe_tokenizer())
+    processor.save_pretrained(path)
+    return str(path)
+
+
+def make_rows(n=16, seed=0, missing_every=5):
+    rng = np.random.default_rng(seed)
+    rows = {"caption": [], "image": []}
+    rows.update({f"neg_{r}": [] for r in ("reshuffle", "swap_nouns", "swap_adjectives", "replace_adjectives",
+                                         "replace_nouns")})
+    for i in range(n):
+        rows["caption"].append(_caption(rng))
+        rows["image"].append(Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)))
+        for j, column in enumerate(c for c in rows if c.startswith("neg_")):
+            rows[column].append(None if (i + j) % missing_every == 0 else _caption(rng))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("negatives")
+    Dataset.from_dict(make_rows()).cast_column("image", ImageFeature()).save_to_disk(str(path))
+    return str(path)
+
+
+def train_args(model_dir, data_dir, out, *extra):
+    return ["--model_name_or_path", model_dir, "--train_file", data_dir, "--output_dir", str(out),
+            "--learning_rate", "1e-3", "--warmup_steps", "0", "--lr_scheduler_type", "constant",
+            "--ema_decay", "0.5", "--logging_steps", "1", "--report_to", "none", "--seed", "7",
+            "--dataloader_num_workers", "0", "--save_strategy", "no", *extra]
+
+
+def run_in_process(argv):
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    try:
+        import train
+    finally:
+        sys.path.pop(0)
+    script_args, training_args = train.make_parser().parse_args_into_dataclasses(argv)
+    return train.main(script_args, training_args)
+
+
+def load_wrapper_weights(run_dir):
+    return load_file(os.path.join(run_dir, "model.safetensors"))
+
+
+def test_training_changes_every_student_weight_and_the_teacher_only_through_ema(tiny_model_dir, tiny_dataset_dir, tmp_path):
+    before = DeGLAForContrastive.from_clip(tiny_model_dir).state_dict()
+    # ema_decay=1: the teacher must not move at all; every student parameter must.
+    run_in_process(train_args(tiny_model_dir, tiny_dataset_dir, tmp_path / "a", "--max_steps", "2",
+                              "--per_device_train_batch_size", "4", "--ema_decay", "1.0"))
+    after = load_wrapper_weights(tmp_path / "a")
+    for name, value in before.items():
+        if name.startswith("teacher."):
+            assert torch.equal(after[name], value), name
+        elif "position_ids" not in name:
+            assert not torch.equal(after[name], value), f"{name} did not train"
+    # ema_decay=0: the teacher is a copy of the student after each step.
+    run_in_process(train_args(tiny_model_dir, tiny_dataset_dir, tmp_path / "b", "--max_steps", "2",
+                              "--per_device_train_batch_size", "4", "--ema_decay", "0.0"))
+    after = load_wrapper_weights(tmp_path / "b")
+    for name in after:
+        if name.startswith("student."):
+            torch.testing.assert_close(after["teacher." + name[len("student."):]], after[name])
+
+
+def test_export_model_card_and_logged_terms(tiny_model_dir, tiny_dataset_dir, tmp_path):
+    export = run_in_process(train_args(tiny_model_dir, tiny_dataset_dir, tmp_path, "--max_steps", "3",
+                                       "--per_device_train_batch_size", "4"))
+    clip, info = CLIPModel.from_pretrained(export, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert CLIPProcessor.from_pretrained(export).tokenizer("a cat")["input_ids"] == [49406, 320, 2368, 49407]
+    card = open(os.path.join(export, "README.md")).read()
+    assert "lambda_distill" in card and "dropped" in card
+    student = load_wrapper_weights(tmp_path)
+    torch.testing.assert_close(clip.state_dict()["logit_scale"], student["student.logit_scale"])
+    history = json.load(open(os.path.join(tmp_path, "trainer_state.json")))["log_history"]
+    logged = [h for h in history if "loss_base" in h]
+    assert len(logged) == 3
+    assert {"loss_igc", "loss_tgc", "loss_distill", "logit_scale"} <= set(logged[0])
+
+
+def test_checkpoint_holds_teacher_optimizer_scheduler_rng_and_resume_is_exact(tiny_model_dir, tiny_dataset_dir, tmp_path):
+    common = ["--max_steps", "4", "--per_device_train_batch_size", "4", "--save_strategy", "steps",
+              "--save_steps", "2"]
+    run_in_process(train_args(tiny_model_dir, tiny_dataset_dir, tmp_path / "full", *common))
+    checkpoint = tmp_path / "full" / "checkpoint-2"
+    files = set(os.listdir(checkpoint))
+    assert {"model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json"} <= files
+    assert any(f.startswith("rng_state") for f in files)
+    saved = load_file(checkpoint / "model.safetensors")
+    assert any(k.startswith("teacher.") for k in saved) and any(k.startswith("student.") for k in saved)
+    optimizer = torch.load(checkpoint / "optimizer.pt", weights_only=False)
+    n_trainable = sum(1 for k in saved if k.startswith("student.") and "position_ids" not in k)
+    assert sum(len(g["params"]) for g in optimizer["param_groups"]) == n_trainable  # no teacher parameter
+
+    run_in_process(train_args(tiny_model_dir, tiny_dataset_dir, tmp_path / "resumed", *common,
+                              "--resume_from_checkpoint", str(checkpoint)))
+    full, resumed = load_wrapper_weights(tmp_path / "full"), load_wrapper_weights(tmp_path / "resumed")
+    for name in full:
+        torch.testing.assert_close(resumed[name], full[name], atol=1e-6, rtol=0, msg=name)
+
+
+@pytest.mark.slow
+def test_two_processes_update_like_one_process_with_twice_the_batch(tiny_model_dir, tiny_dataset_dir, tmp_path):
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    common = ["--max_steps", "3", "--dataloader_drop_last", "true"]
+    subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                    "--main_process_port", "29561", os.path.join(ROOT, "scripts", "train.py"),
+                    *train_args(tiny_model_dir, tiny_dataset_dir, tmp_path / "two", *common,
+                                "--per_device_train_batch_size", "2")], check=True, env=env, cwd=tmp_path)
+    run_in_process(train_args(tiny_model_dir, tiny_dataset_dir, tmp_path / "one", *common,
+                              "--per_device_train_batch_size", "4"))
+    one, two = load_wrapper_weights(tmp_path / "one"), load_wrapper_weights(tmp_path / "two")
+    start = DeGLAForContrastive.from_clip(tiny_model_dir).state_dict()
+    assert not torch.equal(one["student.logit_scale"], start["student.logit_scale"])
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_lora_trains_adapters_and_exports_a_plain_clip(tiny_model_dir, tiny_dataset_dir, tmp_path):
+    export = run_in_process(train_args(tiny_model_dir, tiny_dataset_dir, tmp_path, "--max_steps", "2",
+                                       "--per_device_train_batch_size", "4", "--use_lora", "--lora_r", "4"))
+    wrapper = load_wrapper_weights(tmp_path)
+    assert any("lora_A" in k for k in wrapper)
+    base = CLIPModel.from_pretrained(tiny_model_dir).state_dict()
+    clip, info = CLIPModel.from_pretrained(export, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    merged = clip.state_dict()
+    assert not any("lora" in k for k in merged)
+    changed = [k for k in base if not torch.equal(base[k], merged[k])]
+    assert any("q_proj.weight" in k for k in changed)  # adapters were merged into the projections
+    assert not any("layer_norm" in k for k in changed)  # frozen weights stayed
