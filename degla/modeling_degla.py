@@ -216,11 +216,11 @@ class DeGLAForContrastive(DeGLAPreTrainedModel):
 
     @torch.no_grad()
     def update_teacher(self, decay: float | None = None) -> None:
-        """One EMA step θ* ← α·θ* + (1−α)·θ over all trained parameters, fused with `torch._foreach_*`."""
+        """One EMA step θ* ← α·θ* + (1−α)·θ = lerp(θ*, θ, 1−α) over all trained parameters, in one fused
+        `torch._foreach_lerp_` pass (no Python loop over elements)."""
         alpha = self.config.ema_decay if decay is None else decay
         teacher, student = self._ema_pairs()
-        torch._foreach_mul_(teacher, alpha)
-        torch._foreach_add_(teacher, [s.to(t.dtype) for s, t in zip(student, teacher)], alpha=1.0 - alpha)
+        torch._foreach_lerp_(teacher, student, 1.0 - alpha)
 
     @property
     def logit_scale(self) -> torch.nn.Parameter:

@@ -33,7 +33,7 @@ from transformers import CLIPProcessor, HfArgumentParser
 from degla import DeGLAForContrastive
 from degla.training import DeGLATrainer, DeGLATrainingArguments, assign_negative_slots, check_images, \
     load_negatives_dataset
-from degla.training.export import push_export, write_model_card
+from degla.training.export import write_model_card
 
 logger = logging.getLogger("degla.train")
 
@@ -72,18 +72,15 @@ def main(script_args: ScriptArguments, training_args: DeGLATrainingArguments) ->
     trainer = DeGLATrainer(model=model, args=training_args, train_dataset=dataset, processing_class=processor)
     trainer.data_collator.image_root = script_args.image_root
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model()  # the wrapper (student + teacher), for later resumption or analysis
     trainer.save_state()
 
     export_dir = trainer.export()
     if trainer.is_world_process_zero():
         write_model_card(export_dir, script_args.model_name_or_path, training_args, script_args.train_file,
                          data_summary, state.num_processes)
-        if training_args.push_to_hub:
-            url = push_export(export_dir, training_args.hub_model_id, token=training_args.hub_token,
-                              private=training_args.hub_private_repo)
-            logger.info("Pushed the CLIP export to %s", url)
-        state.print(f"Drop-in CLIP checkpoint: {export_dir}  (CLIPModel.from_pretrained({export_dir!r}))")
+    # Saves the wrapper (student + teacher) locally and, with --push_to_hub, uploads the CLIP export.
+    trainer.save_model()
+    state.print(f"Drop-in CLIP checkpoint: {export_dir}  (CLIPModel.from_pretrained({export_dir!r}))")
     return export_dir
 
 

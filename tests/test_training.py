@@ -166,3 +166,42 @@ def test_lora_trains_adapters_and_exports_a_plain_clip(tiny_model_dir, tiny_data
     changed = [k for k in base if not torch.equal(base[k], merged[k])]
     assert any("q_proj.weight" in k for k in changed)  # adapters were merged into the projections
     assert not any("layer_norm" in k for k in changed)  # frozen weights stayed
+
+
+class FakeHfApi:
+    """Test double for the Hub (unreachable here): records what would be created and uploaded."""
+
+    calls = []
+
+    def __init__(self, token=None):
+        self.token = token
+
+    def create_repo(self, repo_id, **kwargs):
+        self.calls.append(("create_repo", repo_id))
+
+    def upload_folder(self, folder_path, repo_id, **kwargs):
+        self.calls.append(("upload_folder", repo_id, sorted(os.listdir(folder_path))))
+        return f"https://huggingface.co/{repo_id}"
+
+
+def test_push_to_hub_uploads_the_clip_export_not_the_wrapper(tiny_model_dir, tiny_dataset_dir, tmp_path, monkeypatch):
+    import degla.training.export as export_module
+
+    monkeypatch.setattr(export_module, "HfApi", FakeHfApi)
+    FakeHfApi.calls.clear()
+    run_in_process(train_args(tiny_model_dir, tiny_dataset_dir, tmp_path, "--max_steps", "1",
+                              "--per_device_train_batch_size", "4", "--gradient_checkpointing",
+                              "--push_to_hub", "--hub_model_id", "org/degla-tiny", "--save_strategy", "steps",
+                              "--save_steps", "1"))
+    assert FakeHfApi.calls[0] == ("create_repo", "org/degla-tiny")
+    (_, repo, files), = [c for c in FakeHfApi.calls if c[0] == "upload_folder"]
+    assert repo == "org/degla-tiny"
+    assert {"model.safetensors", "config.json", "README.md", "tokenizer_config.json"} <= set(files)
+    assert json.load(open(tmp_path / "clip" / "config.json"))["model_type"] == "clip"
+
+
+def test_push_without_a_repo_name_is_refused():
+    from degla.training import DeGLATrainingArguments
+
+    with pytest.raises(ValueError, match="--hub_model_id"):
+        DeGLATrainingArguments(output_dir="x", push_to_hub=True)

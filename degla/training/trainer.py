@@ -13,6 +13,7 @@ from transformers import Trainer, TrainerCallback
 from ..modeling_degla import DeGLAForContrastive
 from .arguments import DeGLATrainingArguments
 from .data import DeGLACollator
+from .export import push_export
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +74,20 @@ class DeGLATrainer(Trainer):
                              "weights; use ZeRO-2 (scripts/accelerate_configs/deepspeed_zero2.yaml) or DDP")
 
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
-        """No wrapper repository: `push_export` uploads the drop-in CLIP export instead."""
+        """Nothing to create up front: `push_to_hub` creates the repository of the CLIP export."""
 
     def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
         """Wrapper checkpoints (student + teacher + optimizer) stay local; they are for resuming."""
+
+    def push_to_hub(self, commit_message: str | None = None, **kwargs) -> str | None:
+        """Upload the drop-in CLIP export (`<output_dir>/clip`, written by `export`), never the wrapper."""
+        path = os.path.join(self.args.output_dir, "clip")
+        if not self.is_world_process_zero():
+            return None
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"{path} does not exist: call trainer.export() before pushing")
+        return push_export(path, self.args.hub_model_id, token=self.args.hub_token,
+                           private=self.args.hub_private_repo)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs, return_loss=True, gather_distributed=True,
