@@ -205,3 +205,14 @@ def test_push_without_a_repo_name_is_refused():
 
     with pytest.raises(ValueError, match="--hub_model_id"):
         DeGLATrainingArguments(output_dir="x", push_to_hub=True)
+
+
+def test_a_low_precision_teacher_that_could_not_move_is_refused():
+    from degla.training import EMATeacherCallback
+
+    torch.manual_seed(0)
+    model = DeGLAForContrastive.from_clip(CLIPModel(tiny_clip_config())).to(torch.bfloat16)
+    with pytest.raises(ValueError, match="teacher would never move"):
+        EMATeacherCallback().on_train_begin(None, None, None, model=model)
+    model.config.ema_decay = 0.9  # a step of 0.1 is representable in bf16
+    EMATeacherCallback().on_train_begin(None, None, None, model=model)

@@ -27,6 +27,16 @@ class EMATeacherCallback(TrainerCallback):
     identical. Parameters must be whole on each process: ZeRO-3 and FSDP shard them and are refused up front.
     """
 
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        unwrapped = _unwrap(model)
+        dtype = next(unwrapped.teacher.parameters()).dtype
+        step = 1.0 - unwrapped.config.ema_decay
+        if dtype != torch.float32 and 0 < step < torch.finfo(dtype).eps:
+            raise ValueError(f"the EMA teacher is stored in {dtype}, where an EMA step of (1-ema_decay)={step:g} is "
+                             f"below the precision ({torch.finfo(dtype).eps:g}) and the teacher would never move; "
+                             "keep fp32 weights (DDP with --bf16 autocasts over fp32 weights; DeepSpeed's bf16 "
+                             "casts the weights themselves)")
+
     def on_step_end(self, args, state, control, model=None, **kwargs):
         unwrapped = _unwrap(model)
         unwrapped.update_teacher()
