@@ -75,21 +75,42 @@ class DatasetImageRef(ImageRef):
 
 @dataclass
 class EncodingStats:
-    """Counts for one task: requested references, unique items, items run through the model, cache use."""
+    """Counts for one task (over all its encoding calls).
+
+    `images_unique` counts distinct images over the whole task; `images_encoded` those run through the model now;
+    `images_from_cache` those read from the feature cache. `encoded_per_unique_image` =
+    (encoded + from cache) / unique: 1.0 means each unique image went through the vision tower exactly once, in
+    this run or in the run that filled the cache; above 1.0 would mean duplicate work.
+    """
 
     images_requested: int = 0
     images_unique: int = 0
     images_encoded: int = 0
+    images_from_cache: int = 0
     texts_requested: int = 0
     texts_unique: int = 0
     texts_encoded: int = 0
+    texts_from_cache: int = 0
     cache_hits: int = 0
     cache_misses: int = 0
+    _image_keys: set = field(default_factory=set, repr=False)
+    _text_keys: set = field(default_factory=set, repr=False)
+
+    def add(self, kind: str, requested: int, unique_keys: list[str], encoded: bool, cached: bool | None):
+        keys = self._image_keys if kind == "images" else self._text_keys
+        keys.update(unique_keys)
+        setattr(self, f"{kind}_requested", getattr(self, f"{kind}_requested") + requested)
+        setattr(self, f"{kind}_unique", len(keys))
+        done = f"{kind}_encoded" if encoded else f"{kind}_from_cache"
+        setattr(self, done, getattr(self, done) + len(unique_keys))
+        if cached is not None:
+            self.cache_hits += int(cached)
+            self.cache_misses += int(not cached)
 
     def as_dict(self) -> dict:
-        d = dict(self.__dict__)
-        # target 1.0: every unique image went through the vision tower exactly once (None when all were cached)
-        d["encoded_per_unique_image"] = self.images_encoded / self.images_unique if self.images_encoded else None
+        d = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        done = self.images_encoded + self.images_from_cache
+        d["encoded_per_unique_image"] = round(done / self.images_unique, 4) if self.images_unique else None
         return d
 
 
@@ -153,21 +174,21 @@ class CLIPFeatureEncoder:
         return self.stats.setdefault(task, EncodingStats())
 
     # ------------------------------------------------------------------ caching
-    def _cached(self, kind: str, keys: list[str], data_id: str, compute) -> torch.Tensor:
-        """Features of the unique `keys` from the cache file for (model, kind, data), or `compute()` and store."""
+    def _cached(self, kind: str, keys: list[str], data_id: str, compute) -> tuple[torch.Tensor, bool]:
+        """(features of the unique `keys`, whether they came from the cache file for (model, kind, data))."""
         if self.cache_dir is None:
-            return compute()
+            return compute(), False
         path = os.path.join(self.cache_dir, self.fingerprint[:16], f"{kind}-{_sha(data_id)[:24]}.safetensors")
         if os.path.exists(path):
             feats = load_file(path)["features"]
             if feats.shape[0] == len(keys):
-                return feats
+                return feats, True
         feats = compute()
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.tmp{os.getpid()}"
         save_file({"features": feats.contiguous()}, tmp, metadata={"kind": kind, "count": str(len(keys))})
         os.replace(tmp, path)
-        return feats
+        return feats, False
 
     # ------------------------------------------------------------------ public API
     def encode_images(self, refs: Sequence[ImageRef], task: str = "default") -> torch.Tensor:
@@ -175,49 +196,24 @@ class CLIPFeatureEncoder:
         unique, index = _dedup([r.key() for r in refs])
         by_key = {r.key(): r for r in refs}
         unique_refs = [by_key[k] for k in unique]
-        stats = self._stats(task)
-        stats.images_requested += len(refs)
-        stats.images_unique += len(unique)
         for r in unique_refs:  # fail early, naming the file, before any model work
             if not r.exists():
                 raise FileNotFoundError(f"[{task}] image not found: {r.path}")
-
-        def compute():
-            stats.images_encoded += len(unique_refs)
-            return self._encode_image_batches(unique_refs, desc=f"{task}: images")
-
         data_id = json.dumps([[r.key(), *r.stamp()] for r in unique_refs])
-        feats = self._cached_with_stats(stats, "images", unique, data_id, compute)
+        feats, from_cache = self._cached(
+            "images", unique, data_id, lambda: self._encode_image_batches(unique_refs, desc=f"{task}: images"))
+        self._stats(task).add("images", len(refs), unique, encoded=not from_cache,
+                              cached=from_cache if self.cache_dir else None)
         return feats[torch.as_tensor(index, dtype=torch.long)] if len(refs) else feats
 
     def encode_texts(self, texts: Sequence[str], task: str = "default") -> torch.Tensor:
         """Features [len(texts), D] in the order of `texts`; each unique text is encoded at most once."""
         unique, index = _dedup(list(texts))
-        stats = self._stats(task)
-        stats.texts_requested += len(texts)
-        stats.texts_unique += len(unique)
-
-        def compute():
-            stats.texts_encoded += len(unique)
-            return self._encode_text_batches(unique, desc=f"{task}: texts")
-
-        feats = self._cached_with_stats(stats, "texts", unique, json.dumps(unique), compute)
+        feats, from_cache = self._cached(
+            "texts", unique, json.dumps(unique), lambda: self._encode_text_batches(unique, desc=f"{task}: texts"))
+        self._stats(task).add("texts", len(texts), unique, encoded=not from_cache,
+                              cached=from_cache if self.cache_dir else None)
         return feats[torch.as_tensor(index, dtype=torch.long)] if len(texts) else feats
-
-    def _cached_with_stats(self, stats, kind, keys, data_id, compute):
-        computed = []
-
-        def tracked():
-            computed.append(True)
-            return compute()
-
-        feats = self._cached(kind, keys, data_id, tracked)
-        if self.cache_dir is not None:
-            if computed:
-                stats.cache_misses += 1
-            else:
-                stats.cache_hits += 1
-        return feats
 
     # ------------------------------------------------------------------ model calls
     @torch.no_grad()

@@ -94,9 +94,11 @@ def evaluate_model(
                 print(line)
             for key, st in encoding.items():
                 ratio = st["encoded_per_unique_image"]
-                print(f"[{task}] {key}: {st['images_unique']} unique images ({st['images_requested']} references), "
-                      f"{st['images_encoded']} encoded" + (f", ratio {ratio:.2f}" if ratio is not None else ", all from cache")
-                      + f"; {st['texts_unique']} unique texts, {st['texts_encoded']} encoded")
+                print(f"[{task}] {key}: {st['images_unique']} unique images ({st['images_requested']} references): "
+                      f"{st['images_encoded']} encoded + {st['images_from_cache']} from cache"
+                      + (f" (ratio {ratio:.2f})" if ratio is not None else "")
+                      + f"; {st['texts_unique']} unique texts: {st['texts_encoded']} encoded + "
+                      f"{st['texts_from_cache']} from cache")
     if output_dir:
         os.makedirs(output_dir, exist_ok=True)
         with open(os.path.join(output_dir, "results.json"), "w", encoding="utf-8") as f:

@@ -65,7 +65,6 @@ def _score_vg(encoder, result: TaskResult, name: str, path: str, image_dir: str,
               else {"min_group_size": proto["vg_attribution_min_group_size"]})
     out = load_metric("multiple_choice_accuracy").compute(
         scores=scores.tolist(), labels=[1] * n, groups=groups, tie_break="first_index", **kwargs)
-    result.scores[name] = percent(out["macro_accuracy"])
     result.details[name] = {"micro_accuracy": percent(out["accuracy"]), "groups_in_macro": out["macro_groups"],
                             "groups_total": len(out["group_count"])}
     excluded = set(proto["excluded_relations"]) if group_key == "relation" else set()
@@ -74,6 +73,10 @@ def _score_vg(encoder, result: TaskResult, name: str, path: str, image_dir: str,
     reason = ("relation excluded by ARO (symmetric)" if group_key == "relation"
               else f"attribute pair with < {proto['vg_attribution_min_group_size']} examples")
     result.count(name, n - outside, {f"scored but outside the macro mean: {reason}": outside})
+    if out["macro_groups"] == 0:
+        result.skipped[name] = f"no group left for the macro mean (every example: {reason})"
+    else:
+        result.scores[name] = percent(out["macro_accuracy"])
 
 
 def _score_order(encoder, result: TaskResult, name: str, json_path: str, image_root: str, tagger, seed: int):
