@@ -58,7 +58,7 @@ def main(args: argparse.Namespace) -> dict[str, str]:
     md_path = os.path.join(args.output_dir, "report.md")
     png_path = os.path.join(args.output_dir, "tradeoff.png")
     with open(md_path, "w", encoding="utf-8") as f:
-        f.write("# Evaluation report\n\n" + render_markdown(runs) + f"\n![trade-off](tradeoff.png)\n")
+        f.write("# Evaluation report\n\n" + render_markdown(runs) + "\n![trade-off](tradeoff.png)\n")
     left_out = plot_tradeoff(runs, png_path)
     if left_out:
         print(f"not in the trade-off plot (no compositional or zero-shot average): {', '.join(left_out)}")

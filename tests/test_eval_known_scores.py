@@ -7,6 +7,7 @@ import zlib
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from degla.eval import EvalDataConfig
 from degla.eval.tasks import aro, classification, retrieval, sugarcrepe, valse
@@ -186,3 +187,30 @@ def test_linear_probe_without_train_split_is_reported(tmp_path):
     _class_folder(tmp_path, {c: [c] for c in CLASSES})
     result = classification.run_linear_probe(scored_encoder(), EvalDataConfig(zeroshot_sources=[f"toys={tmp_path}"]))
     assert "no train split" in result.skipped["toys"] and "toys" not in result.scores
+
+
+def test_zeroshot_and_linear_probe_from_a_datasets_source(tmp_path):
+    """The `hf:` source path, fed a local parquet dataset (what `datasets.load_dataset` reads from the Hub)."""
+    import datasets
+
+    features = datasets.Features({"picture": datasets.Image(), "kind": datasets.ClassLabel(names=["red_apple", "boat"])})
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("test", 6)):
+        rows = {"picture": [Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)) for _ in range(n)],
+                "kind": [i % 2 for i in range(n)]}
+        datasets.Dataset.from_dict(rows, features=features).to_parquet(str(tmp_path / "data" / f"{split}-00000-of-00001.parquet"))
+    labels = {"train": [i % 2 for i in range(8)], "test": [i % 2 for i in range(6)]}
+
+    def image_vec(ref):  # test image 0 looks like a boat, every other image like its own class
+        split, index = ref.path.split("/")[-2], ref.index
+        label = labels[split][index] if (split, index) != ("test", 0) else 1
+        return np.concatenate([np.eye(2)[label], [0.1 * index]])
+
+    enc = ControlledEncoder(image_vec, lambda t: np.concatenate([np.eye(2)[int("apple" not in t)], [0.0]]))
+    data = EvalDataConfig(zeroshot_sources=[f"fruit=hf:{tmp_path}:test:picture:kind:train"])
+    ds = classification.load_source("fruit", data.zeroshot_sources[0].split("=", 1)[1], need_train=True)
+    assert ds.classnames == ["red apple", "boat"] and len(ds.train[0]) == 8 and ds.test[1].tolist() == labels["test"]
+    assert ds.test[0][0].load().size == (8, 8)
+    result = classification.run_zeroshot(enc, data)
+    assert result.scores["fruit"] == pytest.approx(round(100 * 5 / 6, 2))
+    assert classification.run_linear_probe(enc, data).counts["fruit"]["scored"] == 6

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +21,6 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 from transformers import CLIPModel, CLIPProcessor
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -157,10 +154,10 @@ class CLIPFeatureEncoder:
         self._fingerprint = None
 
     @classmethod
-    def from_pretrained(cls, model_name_or_path: str, device: str | None = None, torch_dtype=None, **kwargs):
+    def from_pretrained(cls, model_name_or_path: str, device: str | None = None, dtype=None, **kwargs):
         """Load any `CLIPModel` checkpoint (hub id or local folder) with its `CLIPProcessor` (safetensors only)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model = CLIPModel.from_pretrained(model_name_or_path, use_safetensors=True, dtype=torch_dtype)
+        model = CLIPModel.from_pretrained(model_name_or_path, use_safetensors=True, dtype=dtype)
         processor = CLIPProcessor.from_pretrained(model_name_or_path)
         return cls(model=model.to(device), processor=processor, **kwargs)
 

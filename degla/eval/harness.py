@@ -83,10 +83,13 @@ def evaluate_model(
     }
     results, info = {}, {"model": model_name, "model_fingerprint": encoder.fingerprint, "tasks": {}, "seed": seed}
     for task in task_names:
-        start, before = time.perf_counter(), set(encoder.stats)
+        own = lambda key: key == task or key.startswith(f"{task}_")  # noqa: E731  stats keys of this task
+        for key in [k for k in encoder.stats if own(k)]:  # a reused encoder: count this run only
+            del encoder.stats[key]
+        start = time.perf_counter()
         outcome = runners[task]()
         results[task] = outcome.scores
-        encoding = {k: v.as_dict() for k, v in encoder.stats.items() if k not in before and (k == task or k.startswith(task))}
+        encoding = {k: v.as_dict() for k, v in encoder.stats.items() if own(k)}
         info["tasks"][task] = {"counts": outcome.counts, "not_run": outcome.skipped, "details": outcome.details,
                                "encoding": encoding, "seconds": round(time.perf_counter() - start, 2)}
         if verbose:
