@@ -26,7 +26,8 @@ def _script(name):
 
 
 def _run(script, *args):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), HF_HUB_OFFLINE="1")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), HF_HUB_OFFLINE="1",
+               HF_EVALUATE_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", script), *args], capture_output=True,
                           text=True, env=env, timeout=300)
 

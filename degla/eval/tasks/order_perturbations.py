@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .common import read_json
 
@@ -56,7 +57,8 @@ class SpacyTagger:
             ) from err
 
     def tag(self, texts: list[str]) -> list[list[tuple[str, str]]]:
-        return [[(t.text, t.tag_) for t in doc] for doc in self.nlp.pipe(texts, batch_size=256)]
+        docs = tqdm(self.nlp.pipe(texts, batch_size=256), total=len(texts), desc="ARO order: POS tagging", unit="caption")
+        return [[(t.text, t.tag_) for t in doc] for doc in docs]
 
 
 class LexiconTagger:
