@@ -218,3 +218,16 @@ def test_image_ref_errors_name_the_file(tmp_path):
     with pytest.raises(OSError, match="broken.png"):
         ImageRef(str(tmp_path / "broken.png")).load()
     assert np.asarray(ImageRef(placeholder_image(str(tmp_path / "ok.png")), (0, 0, 5, 6)).load()).shape == (6, 5, 3)
+
+
+def test_order_without_spacy_model_explains_both_fixes():
+    import importlib.util
+
+    from degla.eval.tasks.order_perturbations import SpacyTagger, make_tagger
+
+    if importlib.util.find_spec("en_core_web_sm") is not None:
+        pytest.skip("spaCy's en_core_web_sm is installed here")
+    with pytest.raises(RuntimeError, match="en_core_web_sm.*--order_pos_lexicon"):
+        SpacyTagger()
+    with pytest.raises(RuntimeError, match="--order_pos_lexicon"):
+        make_tagger(None)

@@ -195,7 +195,8 @@ class CLIPFeatureEncoder:
         unique_refs = [by_key[k] for k in unique]
         for r in unique_refs:  # fail early, naming the file, before any model work
             if not r.exists():
-                raise FileNotFoundError(f"[{task}] image not found: {r.path}")
+                raise FileNotFoundError(f"[{task}] image not found: {r.path} (check the image folder option of this "
+                                        "task, see scripts/evaluate.py --help)")
         data_id = json.dumps([[r.key(), *r.stamp()] for r in unique_refs])
         feats, from_cache = self._cached(
             "images", unique, data_id, lambda: self._encode_image_batches(unique_refs, desc=f"{task}: images"))
