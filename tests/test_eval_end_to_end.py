@@ -194,3 +194,22 @@ def test_openai_clip_and_hub_zeroshot_source(tmp_path):
     results = evaluate_model("openai/clip-vit-base-patch32", ["zeroshot"], {"zeroshot_datasets": ["cifar10"]},
                              output_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))
     assert results["zeroshot"]["cifar10"] > 80  # CLIP ViT-B/32: 86.5 in the paper's table 5
+
+
+def test_encoder_scores_match_clip_forward(world, tmp_path):
+    """The harness's cosine similarities equal CLIPModel.forward's logits_per_image / logit_scale."""
+    import torch
+    from PIL import Image
+    from transformers import CLIPModel, CLIPProcessor
+
+    from degla.eval import ImageRef
+
+    model, processor = CLIPModel.from_pretrained(world["model"]).eval(), CLIPProcessor.from_pretrained(world["model"])
+    paths = [placeholder_image(str(tmp_path / f"{i}.png"), seed=i, size=(40 + i, 36)) for i in range(3)]
+    texts = ["a red circle", "two green squares on a table", "a dog"]
+    enc = CLIPFeatureEncoder(model, processor, batch_size=2, show_progress=False)
+    sims = enc.encode_images([ImageRef(p) for p in paths]) @ enc.encode_texts(texts).T
+    with torch.no_grad():
+        inputs = processor(text=texts, images=[Image.open(p).convert("RGB") for p in paths], return_tensors="pt", padding=True)
+        logits = model(**inputs).logits_per_image / model.logit_scale.exp()
+    torch.testing.assert_close(sims, logits, atol=1e-5, rtol=1e-4)
