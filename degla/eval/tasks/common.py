@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 
 import evaluate
+import numpy as np
 import torch
 
 logger = logging.getLogger("degla.eval")
@@ -74,3 +75,34 @@ def paired_scores(image_feats: torch.Tensor, text_feats: torch.Tensor) -> torch.
 
 def percent(x: float) -> float:
     return round(100.0 * x, 2)
+
+
+def add_means(scores: dict[str, float], groups: dict[str, tuple[str, ...]]) -> None:
+    """Add `scores[group]` = unweighted mean of its members, for every group whose members are all present,
+    then `scores["avg"]` = mean of the groups when all of them are present."""
+    for group, members in groups.items():
+        if all(m in scores for m in members):
+            scores[group] = round(float(np.mean([scores[m] for m in members])), 2)
+    if all(g in scores for g in groups):
+        scores["avg"] = round(float(np.mean([scores[g] for g in groups])), 2)
+
+
+def pairwise_accuracies(encoder, task: str, subsets: dict[str, tuple[list, list[str], list[str]]]) -> dict[str, float]:
+    """Percent of examples with score(image, positive) > score(image, negative), ties wrong, per subset.
+
+    `subsets[name] = (image refs, positive captions, negative captions)`. The images and texts of all subsets are
+    encoded in one pass, so an image or caption shared by several subsets is encoded once.
+    """
+    refs = [r for v in subsets.values() for r in v[0]]
+    img = encoder.encode_images(refs, task=task)
+    txt = encoder.encode_texts([t for v in subsets.values() for t in v[1] + v[2]], task=task)  # per subset: pos, neg
+    metric = load_metric("multiple_choice_accuracy")
+    out, i_off, t_off = {}, 0, 0
+    for name, (r, _, _) in subsets.items():
+        n = len(r)
+        feats = img[i_off : i_off + n]
+        scores = torch.stack([paired_scores(feats, txt[t_off : t_off + n]),
+                              paired_scores(feats, txt[t_off + n : t_off + 2 * n])], 1)
+        i_off, t_off = i_off + n, t_off + 2 * n
+        out[name] = percent(metric.compute(scores=scores.tolist(), labels=[0] * n, tie_break="strict")["accuracy"])
+    return out

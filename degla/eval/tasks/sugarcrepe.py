@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-import torch
-
 from ..config import EvalDataConfig
 from ..encoder import ImageRef
-from .common import TaskResult, load_metric, paired_scores, percent, read_json, require_keys
+from .common import TaskResult, add_means, pairwise_accuracies, read_json, require_keys
 
 SUBSETS = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 GROUPS = {"replace": ("replace_obj", "replace_att", "replace_rel"), "swap": ("swap_obj", "swap_att"),
@@ -51,25 +48,8 @@ def run(encoder, data: EvalDataConfig) -> TaskResult:
             result.skipped[name] = f"{path} not found"
     if not loaded:
         return result
-    # one encoding pass over the images and texts of all subsets: shared images are encoded once
-    refs = [r for v in loaded.values() for r in v[0]]
-    texts = [t for v in loaded.values() for t in v[1] + v[2]]
-    img = encoder.encode_images(refs, task="sugarcrepe")
-    txt = encoder.encode_texts(texts, task="sugarcrepe")  # per subset: positives then negatives
-    metric = load_metric("multiple_choice_accuracy")
-    i_off = t_off = 0
-    for name, (r, pos, neg) in loaded.items():
-        n = len(r)
-        feats = img[i_off : i_off + n]
-        s_pos = paired_scores(feats, txt[t_off : t_off + n])
-        s_neg = paired_scores(feats, txt[t_off + n : t_off + 2 * n])
-        i_off, t_off = i_off + n, t_off + 2 * n
-        out = metric.compute(scores=torch.stack([s_pos, s_neg], 1).tolist(), labels=[0] * n, tie_break="strict")
-        result.scores[name] = percent(out["accuracy"])
-        result.count(name, n)
-    for group, members in GROUPS.items():
-        if all(m in result.scores for m in members):
-            result.scores[group] = round(float(np.mean([result.scores[m] for m in members])), 2)
-    if all(g in result.scores for g in GROUPS):
-        result.scores["avg"] = round(float(np.mean([result.scores[g] for g in GROUPS])), 2)
+    result.scores.update(pairwise_accuracies(encoder, "sugarcrepe", loaded))
+    for name, (refs, _, _) in loaded.items():
+        result.count(name, len(refs))
+    add_means(result.scores, GROUPS)
     return result

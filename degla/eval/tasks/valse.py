@@ -17,12 +17,9 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-import numpy as np
-import torch
-
 from ..config import EvalDataConfig
 from ..encoder import ImageRef
-from .common import TaskResult, load_metric, paired_scores, percent, read_json, require_keys
+from .common import TaskResult, add_means, pairwise_accuracies, read_json, require_keys
 
 INSTRUMENTS = ("existence", "plurals", "counting-hard", "counting-small-quant", "counting-adversarial",
                "relations", "action-replacement", "actant-swap", "coreference-standard", "coreference-hard",
@@ -84,22 +81,6 @@ def run(encoder, data: EvalDataConfig) -> TaskResult:
             result.skipped[name] = "no example left to score"
     if not loaded:
         return result
-    refs = [r for v in loaded.values() for r in v[0]]
-    texts = [t for v in loaded.values() for t in v[1] + v[2]]  # per instrument: captions then foils
-    img = encoder.encode_images(refs, task="valse")
-    txt = encoder.encode_texts(texts, task="valse")
-    metric = load_metric("multiple_choice_accuracy")
-    i_off = t_off = 0
-    for name, (r, _, _) in loaded.items():
-        n = len(r)
-        s_cap = paired_scores(img[i_off : i_off + n], txt[t_off : t_off + n])
-        s_foil = paired_scores(img[i_off : i_off + n], txt[t_off + n : t_off + 2 * n])
-        i_off, t_off = i_off + n, t_off + 2 * n
-        out = metric.compute(scores=torch.stack([s_cap, s_foil], 1).tolist(), labels=[0] * n, tie_break="strict")
-        result.scores[name] = percent(out["accuracy"])
-    for column, members in COLUMNS.items():
-        if all(m in result.scores for m in members):
-            result.scores[column] = round(float(np.mean([result.scores[m] for m in members])), 2)
-    if all(c in result.scores for c in COLUMNS):
-        result.scores["avg"] = round(float(np.mean([result.scores[c] for c in COLUMNS])), 2)
+    result.scores.update(pairwise_accuracies(encoder, "valse", loaded))
+    add_means(result.scores, COLUMNS)
     return result
