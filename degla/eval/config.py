@@ -1,0 +1,80 @@
+"""Where the evaluation data lives: one field (and one command-line option) per data location."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+TASKS = ("sugarcrepe", "valse", "aro", "zeroshot", "linear_probe", "retrieval")
+
+
+@dataclass
+class EvalDataConfig:
+    """Data locations for `evaluate_model` / `scripts/evaluate.py`. Every field is optional: a task (or a part of
+    a task) whose data is not given is skipped and reported as skipped, with the option that would enable it."""
+
+    # SugarCrepe
+    sugarcrepe_dir: str | None = field(default=None, metadata={"help": "SugarCrepe annotation folder holding "
+        "add_att.json, add_obj.json, replace_att.json, replace_obj.json, replace_rel.json, swap_att.json, "
+        "swap_obj.json (each: {id: {filename, caption, negative_caption}})."})
+    coco_val2017_dir: str | None = field(default=None, metadata={"help": "Folder of COCO val2017 images "
+        "(000000xxxxxx.jpg): SugarCrepe images, and VALSE plurals/relations unless --valse_coco2017_dir is set."})
+    # VALSE
+    valse_dir: str | None = field(default=None, metadata={"help": "VALSE annotation folder (existence.json, "
+        "plurals.json, counting-*.json, relations.json, action-replacement.json, actant-swap.json, "
+        "coreference-*.json, foil-it.json)."})
+    valse_visual7w_dir: str | None = field(default=None, metadata={"help": "Visual7W images (v7w_<id>.jpg): "
+        "VALSE existence and counting."})
+    valse_coco2017_dir: str | None = field(default=None, metadata={"help": "COCO 2017 images for VALSE plurals "
+        "and relations (default: --coco_val2017_dir)."})
+    valse_swig_dir: str | None = field(default=None, metadata={"help": "SWiG images (<verb>_<n>.jpg): VALSE "
+        "action-replacement and actant-swap."})
+    valse_visdial_dir: str | None = field(default=None, metadata={"help": "VisDial v1.0 images, both "
+        "COCO_train2014_*.jpg and VisualDialog_val2018_*.jpg in one folder: VALSE coreference."})
+    valse_coco2014_dir: str | None = field(default=None, metadata={"help": "COCO val2014 images "
+        "(COCO_val2014_*.jpg): VALSE foil-it."})
+    # ARO
+    aro_dir: str | None = field(default=None, metadata={"help": "ARO folder holding visual_genome_relation.json "
+        "and/or visual_genome_attribution.json."})
+    aro_image_dir: str | None = field(default=None, metadata={"help": "VG-Relation/VG-Attribution images "
+        "(default: <aro_dir>/images)."})
+    coco_karpathy_test_json: str | None = field(default=None, metadata={"help": "COCO Karpathy test split in "
+        "BLIP's coco_karpathy_test.json format ([{image, caption: [5 captions]}]): ARO COCO-Order and COCO "
+        "retrieval."})
+    coco_image_root: str | None = field(default=None, metadata={"help": "Root that the `image` paths of "
+        "--coco_karpathy_test_json are relative to (e.g. the folder holding val2014/)."})
+    flickr30k_test_json: str | None = field(default=None, metadata={"help": "Flickr30k test split in BLIP's "
+        "flickr30k_test.json format: ARO Flickr30k-Order and Flickr30k retrieval."})
+    flickr30k_image_root: str | None = field(default=None, metadata={"help": "Root that the `image` paths of "
+        "--flickr30k_test_json are relative to."})
+    order_pos_lexicon: str | None = field(default=None, metadata={"help": "JSON {\"nouns\": [...], "
+        "\"adjectives\": [...]} used instead of spaCy's en_core_web_sm to find nouns/adjectives for the ARO "
+        "order perturbations (needed when spaCy is not installed)."})
+    # zero-shot classification / linear probe
+    zeroshot_datasets: list[str] = field(default_factory=list, metadata={"help": "Datasets for zero-shot and "
+        "linear probe (default: every dataset given in --zeroshot_sources). Known names: cifar10 cifar100 "
+        "food101 pets flowers sun397 cars dtd caltech101 aircraft imagenet; `all` = the 11 known ones."})
+    zeroshot_sources: list[str] = field(default_factory=list, metadata={"help": "NAME=SOURCE items. SOURCE is a "
+        "local image folder (<root>/<class>/*.png, or <root>/train/<class>/ and <root>/test/<class>/, optional "
+        "<root>/zeroshot.json {classnames, templates, metric}) or hf:HUB_ID[:TEST_SPLIT[:IMAGE_COLUMN"
+        "[:LABEL_COLUMN[:TRAIN_SPLIT]]]] (a `datasets` hub dataset). Known names without a source use the "
+        "hub dataset listed in degla/eval/data/zeroshot_datasets.json (network)."})
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str) and value:
+                setattr(self, f.name, os.path.expanduser(value))
+        if self.valse_coco2017_dir is None:
+            self.valse_coco2017_dir = self.coco_val2017_dir
+        if self.aro_image_dir is None and self.aro_dir is not None:
+            self.aro_image_dir = os.path.join(self.aro_dir, "images")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EvalDataConfig:
+        """Build from a plain dict, rejecting unknown keys with the list of valid ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown data option(s) {unknown}; valid options: {sorted(known)}")
+        return cls(**data)

@@ -1,0 +1,120 @@
+"""Paper-shaped markdown tables (DeGLA tables 2-6 and the retrieval figure) and the figure-5 trade-off plot."""
+
+from __future__ import annotations
+
+import math
+
+from .tasks.classification import known_datasets
+
+_ZS_COLUMNS = [("CIFAR10", "cifar10"), ("CIFAR100", "cifar100"), ("Food101", "food101"), ("Pets", "pets"),
+               ("Flowers", "flowers"), ("SUN397", "sun397"), ("Cars", "cars"), ("DTD", "dtd"),
+               ("Caltech101", "caltech101"), ("Aircraft", "aircraft"), ("ImageNet", "imagenet")]
+_RETRIEVAL = [(f"{ds} {d} R@{k}", f"{key}_{d.lower()}_r{k}")
+              for ds, key in (("COCO", "coco"), ("Flickr30k", "flickr30k")) for d in ("I2T", "T2I") for k in (1, 5, 10)]
+
+TABLES = [
+    ("Table 2: VALSE", "valse", [
+        ("Existence", "existence"), ("Plurality", "plurality"), ("Counting", "counting"),
+        ("Sp.rel.", "spatial_relations"), ("Action repl.", "action_replacement"), ("Actant swap", "actant_swap"),
+        ("Coref. standard", "coreference_standard"), ("Coref. clean", "coreference_clean"), ("Foil-it!", "foil_it"),
+        ("Avg.", "avg")]),
+    ("Table 3: SugarCrepe", "sugarcrepe", [
+        ("Replace Object", "replace_obj"), ("Replace Attribute", "replace_att"), ("Replace Relation", "replace_rel"),
+        ("REPLACE Avg.", "replace"), ("Swap Object", "swap_obj"), ("Swap Attribute", "swap_att"),
+        ("SWAP Avg.", "swap"), ("Add Object", "add_obj"), ("Add Attribute", "add_att"), ("ADD Avg.", "add"),
+        ("Avg.", "avg")]),
+    ("Table 4: ARO", "aro", [
+        ("Relation", "vg_relation"), ("Attribute", "vg_attribution"), ("COCO-order", "coco_order"),
+        ("Flickr-order", "flickr30k_order"), ("Avg.", "avg")]),
+    ("Table 5: Zero-shot classification", "zeroshot", _ZS_COLUMNS + [("Avg.", "avg")]),
+    ("Table 6: Linear probe", "linear_probe", _ZS_COLUMNS + [("Avg.", "avg")]),
+    ("Figure 4: Zero-shot retrieval", "retrieval", _RETRIEVAL),
+]
+COMPOSITIONAL = ("valse", "sugarcrepe", "aro")
+
+
+def compositional_parts(results: dict) -> list[str]:
+    """The benchmarks among VALSE, SugarCrepe and ARO whose average is present in `results`."""
+    return [t for t in COMPOSITIONAL if "avg" in results.get(t, {})]
+
+
+def compositional_average(results: dict) -> float | None:
+    """Figure 5's x axis: mean of the VALSE, SugarCrepe and ARO averages (of those that ran)."""
+    values = [results[t]["avg"] for t in compositional_parts(results)]
+    return round(sum(values) / len(values), 2) if values else None
+
+
+def _partial_note(results: dict) -> str:
+    parts = compositional_parts(results)
+    return "" if len(parts) in (0, len(COMPOSITIONAL)) else f" ({' + '.join(parts)} only)"
+
+
+def zeroshot_average(results: dict) -> float | None:
+    return results.get("zeroshot", {}).get("avg")
+
+
+def _fmt(value) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f}"
+
+
+def render_markdown(runs: dict[str, dict]) -> str:
+    """One table per task present in any run; one row per run; `-` where a run lacks a number. Datasets that are
+    not among the paper's columns (e.g. a local zero-shot dataset) get extra columns."""
+    parts = []
+    for title, task, columns in TABLES:
+        if not any(runs[r].get(task) for r in runs):
+            continue
+        columns = list(columns)
+        known = {key for _, key in columns}
+        extra = sorted({k for r in runs for k in runs[r].get(task, {}) if k not in known})
+        if task in ("zeroshot", "linear_probe"):
+            columns = [(h, k) for h, k in columns[:-1] if any(k in runs[r].get(task, {}) for r in runs)]
+            columns += [(k, k) for k in extra if k not in known_datasets()] + [("Avg.", "avg")]
+        elif task == "retrieval":
+            columns = [(h, k) for h, k in columns if any(k in runs[r].get(task, {}) for r in runs)]
+        parts.append(f"## {title}\n")
+        parts.append("| Model | " + " | ".join(h for h, _ in columns) + " |")
+        parts.append("|---|" + "---:|" * len(columns))
+        for run, results in runs.items():
+            row = results.get(task, {})
+            parts.append(f"| {run} | " + " | ".join(_fmt(row.get(k)) for _, k in columns) + " |")
+        parts.append("")
+    summary = [(run, compositional_average(r), zeroshot_average(r)) for run, r in runs.items()]
+    if any(c is not None or z is not None for _, c, z in summary):
+        parts.append("## Figure 5: compositional vs zero-shot average\n")
+        parts.append("| Model | Compositional avg. (VALSE, SugarCrepe, ARO) | Zero-shot avg. |")
+        parts.append("|---|---:|---:|")
+        parts += [f"| {run} | {_fmt(c)}{_partial_note(runs[run])} | {_fmt(z)} |" for run, c, z in summary]
+        parts.append("")
+    return "\n".join(parts)
+
+
+def plot_tradeoff(runs: dict[str, dict], path: str) -> list[str]:
+    """Scatter of compositional average (x) vs zero-shot average (y), one labelled point per run (figure 5).
+    Returns the runs left out because they lack one of the two numbers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points, left_out = [], []
+    for run, results in runs.items():
+        x, y = compositional_average(results), zeroshot_average(results)
+        (points.append((run, x, y)) if x is not None and y is not None else left_out.append(run))
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=150)
+    seen: dict[tuple, int] = {}
+    for run, x, y in points:
+        ax.scatter(x, y, s=60)
+        stacked = seen.setdefault((x, y), 0)  # runs on the same point get their labels stacked
+        seen[(x, y)] += 1
+        ax.annotate(run + _partial_note(runs[run]), (x, y), textcoords="offset points", xytext=(6, 4 + 11 * stacked),
+                    fontsize=9)
+    ax.margins(x=0.25, y=0.15)  # room for the labels
+    ax.set_xlabel("Compositional reasoning (avg. of VALSE, SugarCrepe, ARO), %")
+    ax.set_ylabel("Zero-shot classification (avg.), %")
+    ax.set_title("Compositional reasoning vs zero-shot classification")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return left_out

@@ -1,0 +1,55 @@
+"""SugarCrepe (Hsieh et al., 2023): image-to-text, correct iff score(image, positive) > score(image, negative).
+
+Quirks kept from the official evaluation: ties count as wrong (strict `>`); the 7 subsets are scored
+separately and the paper's REPLACE / SWAP / ADD columns are the unweighted means of their subsets (table 3).
+`avg` (not in the paper's table) is the mean of the three group means, used for the compositional average.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..config import EvalDataConfig
+from ..encoder import ImageRef
+from .common import TaskResult, add_means, pairwise_accuracies, read_json, require_keys
+
+SUBSETS = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
+GROUPS = {"replace": ("replace_obj", "replace_att", "replace_rel"), "swap": ("swap_obj", "swap_att"),
+          "add": ("add_obj", "add_att")}
+
+
+def load_subset(annotation_path: str, image_dir: str) -> tuple[list[ImageRef], list[str], list[str]]:
+    """Read one SugarCrepe file ({id: {filename, caption, negative_caption}}) into parallel lists."""
+    data = read_json(annotation_path, "SugarCrepe annotations")
+    if not isinstance(data, dict):
+        raise ValueError(f"{annotation_path}: expected an object {{id: {{filename, caption, negative_caption}}}}")
+    refs, pos, neg = [], [], []
+    for rid, rec in data.items():
+        require_keys(rec, ("filename", "caption", "negative_caption"), annotation_path, rid)
+        refs.append(ImageRef(os.path.join(image_dir, rec["filename"])))
+        pos.append(rec["caption"])
+        neg.append(rec["negative_caption"])
+    return refs, pos, neg
+
+
+def run(encoder, data: EvalDataConfig) -> TaskResult:
+    result = TaskResult()
+    if not data.sugarcrepe_dir:
+        result.skipped["all"] = "no --sugarcrepe_dir"
+        return result
+    if not data.coco_val2017_dir:
+        raise ValueError("SugarCrepe needs its images: pass --coco_val2017_dir (COCO val2017 folder)")
+    loaded = {}
+    for name in SUBSETS:
+        path = os.path.join(data.sugarcrepe_dir, f"{name}.json")
+        if os.path.exists(path):
+            loaded[name] = load_subset(path, data.coco_val2017_dir)
+        else:
+            result.skipped[name] = f"{path} not found"
+    if not loaded:
+        return result
+    result.scores.update(pairwise_accuracies(encoder, "sugarcrepe", loaded))
+    for name, (refs, _, _) in loaded.items():
+        result.count(name, len(refs))
+    add_means(result.scores, GROUPS)
+    return result

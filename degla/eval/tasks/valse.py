@@ -1,0 +1,86 @@
+"""VALSE (Parcalabescu et al., 2022): pairwise accuracy, correct iff score(image, caption) > score(image, foil).
+
+Protocol quirks:
+- only examples whose `mturk.caption >= 2` are kept (at least 2 of 3 annotators validated the caption, the
+  filter of the VALSE repository); the others are counted as skipped ("mturk.caption < 2");
+- ties count as wrong (strict `>`);
+- the image of an example comes from the source named in its `dataset` field, each with its own option;
+  instruments whose source folder is not given are skipped (reported with the option to pass);
+- the paper's table 2 columns: existence, plurality (plurals), counting (unweighted mean of counting-hard,
+  counting-small-quant and counting-adversarial), spatial relations (relations), actions replacement,
+  actant swap, coreference standard, coreference clean (coreference-hard), foil-it. `avg` is the unweighted
+  mean of these 9 columns (the paper's own Avg. column does not equal that mean for any of its rows).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+from ..config import EvalDataConfig
+from ..encoder import ImageRef
+from .common import TaskResult, add_means, pairwise_accuracies, read_json, require_keys
+
+INSTRUMENTS = ("existence", "plurals", "counting-hard", "counting-small-quant", "counting-adversarial",
+               "relations", "action-replacement", "actant-swap", "coreference-standard", "coreference-hard",
+               "foil-it")
+# `dataset` field of a VALSE record -> EvalDataConfig option holding its images
+SOURCES = {"visual7w": "valse_visual7w_dir", "coco2017": "valse_coco2017_dir", "coco_2017": "valse_coco2017_dir",
+           "SWiG": "valse_swig_dir", "VisDial_v1.0": "valse_visdial_dir", "FOIL dataset": "valse_coco2014_dir"}
+COLUMNS = {  # paper table 2 column -> instruments averaged into it
+    "existence": ("existence",), "plurality": ("plurals",),
+    "counting": ("counting-hard", "counting-small-quant", "counting-adversarial"),
+    "spatial_relations": ("relations",), "action_replacement": ("action-replacement",),
+    "actant_swap": ("actant-swap",), "coreference_standard": ("coreference-standard",),
+    "coreference_clean": ("coreference-hard",), "foil_it": ("foil-it",),
+}
+MIN_MTURK_VOTES = 2
+
+
+def load_instrument(path: str, data: EvalDataConfig):
+    """Kept examples of one instrument as (refs, captions, foils) and the skip reasons counted."""
+    records = read_json(path, "VALSE annotations")
+    if not isinstance(records, dict):
+        raise ValueError(f"{path}: expected an object {{id: record}}")
+    refs, caps, foils, skipped = [], [], [], Counter()
+    for rid, rec in records.items():
+        require_keys(rec, ("dataset", "image_file", "caption", "foil", "mturk"), path, rid)
+        if rec["mturk"].get("caption", 0) < MIN_MTURK_VOTES:
+            skipped[f"mturk.caption < {MIN_MTURK_VOTES}"] += 1
+            continue
+        option = SOURCES.get(rec["dataset"])
+        if option is None:
+            raise ValueError(f"{path}: record {rid!r} has unknown image source {rec['dataset']!r} "
+                             f"(known: {sorted(SOURCES)})")
+        root = getattr(data, option)
+        if not root:
+            skipped[f"no --{option}"] += 1
+            continue
+        refs.append(ImageRef(os.path.join(root, rec["image_file"])))
+        caps.append(rec["caption"])
+        foils.append(rec["foil"])
+    return refs, caps, foils, skipped
+
+
+def run(encoder, data: EvalDataConfig) -> TaskResult:
+    result = TaskResult()
+    if not data.valse_dir:
+        result.skipped["all"] = "no --valse_dir"
+        return result
+    loaded = {}
+    for name in INSTRUMENTS:
+        path = os.path.join(data.valse_dir, f"{name}.json")
+        if not os.path.exists(path):
+            result.skipped[name] = f"{path} not found"
+            continue
+        refs, caps, foils, skipped = load_instrument(path, data)
+        result.count(name, len(refs), skipped)
+        if refs:
+            loaded[name] = (refs, caps, foils)
+        else:
+            result.skipped[name] = "no example left to score"
+    if not loaded:
+        return result
+    result.scores.update(pairwise_accuracies(encoder, "valse", loaded))
+    add_means(result.scores, COLUMNS)
+    return result

@@ -1,0 +1,215 @@
+"""A tiny random CLIP checkpoint on disk, scored on every task from local files through scripts/evaluate.py,
+then compared by scripts/report.py. Also: the feature cache, the encoded/unique image ratio, errors."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from degla.eval import CLIPFeatureEncoder, EvalDataConfig, evaluate_model
+from eval_helpers import placeholder_image, save_tiny_clip
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LEXICON = {"nouns": ["dog", "cat", "man", "ball", "table", "park"], "adjectives": ["red", "small", "old", "green"]}
+
+
+def _script(name):
+    """Import scripts/<name>.py as a module (in-process runs are faster than a new interpreter)."""
+    spec = importlib.util.spec_from_file_location(f"degla_script_{name}", os.path.join(ROOT, "scripts", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(script, *args):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), HF_HUB_OFFLINE="1",
+               HF_EVALUATE_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", script), *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, shared_dir):
+    """Tiny CLIP + every benchmark as local files (real SugarCrepe/VALSE annotations, placeholder images)."""
+    root = tmp_path_factory.mktemp("eval_world")
+    model = save_tiny_clip(str(root / "tiny-clip"))
+    sugar = os.path.join(shared_dir, "data", "sugarcrepe-sample")
+    for f in os.listdir(sugar):
+        if f.endswith(".json"):
+            for r in json.load(open(os.path.join(sugar, f))).values():
+                placeholder_image(str(root / "coco2017" / r["filename"]), seed=len(r["filename"]))
+    valse_dir = root / "valse"  # the first 150 records of one real instrument, one image source (keeps it fast)
+    valse_dir.mkdir()
+    existence = json.load(open(os.path.join(shared_dir, "data", "valse", "existence.json")))
+    (valse_dir / "existence.json").write_text(json.dumps(dict(list(existence.items())[:150])))
+    for r in json.load(open(valse_dir / "existence.json")).values():
+        placeholder_image(str(root / "v7w" / r["image_file"]), size=(32, 32))
+    vg = [{"image_path": f"{i % 3}.jpg", "bbox_x": i, "bbox_y": 1, "bbox_w": 20, "bbox_h": 18,
+           "true_caption": f"the dog is on the table {i}", "false_caption": f"the table is on the dog {i}",
+           "relation_name": ["on", "under", "next to"][i % 3], "attributes": ["red", "small"]} for i in range(12)]
+    for i in range(3):
+        placeholder_image(str(root / "aro" / "images" / f"{i}.jpg"), seed=i)
+    (root / "aro" / "visual_genome_relation.json").write_text(json.dumps(vg))
+    (root / "aro" / "visual_genome_attribution.json").write_text(json.dumps([dict(r, bbox_y=2) for r in vg]))
+    karpathy = [{"image": f"val2014/{i}.jpg", "caption": [f"A small {a} plays with the red ball in the old park {j}."
+                                                         for j in range(5)]} for i, a in enumerate(["dog", "cat", "man", "dog"] * 3)]
+    for i in range(len(karpathy)):
+        placeholder_image(str(root / "coco" / "val2014" / f"{i}.jpg"), seed=100 + i)
+    (root / "coco" / "coco_karpathy_test.json").write_text(json.dumps(karpathy))
+    (root / "lexicon.json").write_text(json.dumps(LEXICON))
+    for split, n in (("train", 6), ("test", 3)):
+        for c in ("circle", "square", "triangle"):
+            for i in range(n):
+                placeholder_image(str(root / "shapes" / split / c / f"{i}.png"), seed=hash((split, c, i)) % 1000)
+    (root / "shapes" / "zeroshot.json").write_text(json.dumps({"templates": ["a {c}.", "a drawing of a {c}."]}))
+    args = ["--sugarcrepe_dir", sugar, "--coco_val2017_dir", str(root / "coco2017"),
+            "--valse_dir", str(valse_dir), "--valse_visual7w_dir", str(root / "v7w"),
+            "--aro_dir", str(root / "aro"), "--coco_karpathy_test_json", str(root / "coco" / "coco_karpathy_test.json"),
+            "--coco_image_root", str(root / "coco"), "--order_pos_lexicon", str(root / "lexicon.json"),
+            "--zeroshot_sources", f"shapes={root / 'shapes'}"]
+    return {"root": root, "model": model, "data_args": args}
+
+
+def test_cli_scores_every_task_and_report_compares_runs(world):
+    root = world["root"]
+    out = root / "run1"
+    proc = _run("evaluate.py", "--model_name_or_path", world["model"], "--tasks", "all", "--output_dir", str(out),
+                "--cache_dir", str(root / "cache"), "--batch_size", "32", "--no_progress", *world["data_args"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.load(open(out / "results.json"))
+    assert set(results) == {"sugarcrepe", "valse", "aro", "zeroshot", "linear_probe", "retrieval"}
+    assert set(results["sugarcrepe"]) == {"add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att",
+                                          "swap_obj", "replace", "swap", "add", "avg"}
+    # VG-Attribution: its only attribute pair has < 25 examples, so ARO's macro mean is empty; no Flickr30k -> no avg
+    assert set(results["aro"]) == {"vg_relation", "coco_order"}
+    assert "[aro] vg_attribution: not run (no group left for the macro mean" in proc.stdout
+    assert {"existence"} <= set(results["valse"]) and "avg" not in results["valse"]
+    assert set(results["zeroshot"]) == set(results["linear_probe"]) == {"shapes", "avg"}
+    assert {"coco_i2t_r1", "coco_t2i_r10", "coco_rsum"} <= set(results["retrieval"])
+    for task, subsets in results.items():
+        for name, value in subsets.items():
+            if not name.endswith("rsum"):
+                assert 0.0 <= value <= 100.0, (task, name, value)
+    # counts and reasons are printed and stored
+    kept = sum(r["mturk"]["caption"] >= 2 for r in json.load(open(root / "valse" / "existence.json")).values())
+    assert f"[valse] existence: scored {kept}, skipped {150 - kept} (mturk.caption < 2: {150 - kept})" in proc.stdout
+    assert "[aro] flickr30k_order: not run (no --flickr30k_test_json)" in proc.stdout
+    info = json.load(open(out / "run_info.json"))
+    for task, t in info["tasks"].items():
+        for key, st in t["encoding"].items():
+            if st["images_unique"]:
+                assert st["encoded_per_unique_image"] == 1.0, (task, key)
+    assert info["tasks"]["aro"]["encoding"]["aro_coco_order"]["images_requested"] == 60  # 12 images x 5 captions
+    md = open(out / "results.md").read()
+    for title in ("Table 2: VALSE", "Table 3: SugarCrepe", "Table 4: ARO", "Table 5: Zero-shot", "Table 6: Linear probe",
+                  "Figure 4: Zero-shot retrieval"):
+        assert title in md
+
+    # second run, in-process through the script's parser and main(): every feature comes from the cache
+    evaluate_script = _script("evaluate")
+    out2 = root / "run2"
+    args, data = evaluate_script.make_parser().parse_args_into_dataclasses(
+        ["--model_name_or_path", world["model"], "--tasks", "sugarcrepe,aro,zeroshot", "--output_dir", str(out2),
+         "--cache_dir", str(root / "cache"), "--no_progress", *world["data_args"]])
+    again = evaluate_script.main(args, data)
+    assert again == {t: results[t] for t in again} == json.load(open(out2 / "results.json"))
+    info2 = json.load(open(out2 / "run_info.json"))
+    assert all(st["images_encoded"] == 0 and st["texts_encoded"] == 0 and st["cache_misses"] == 0
+               and st["encoded_per_unique_image"] == 1.0
+               for t in info2["tasks"].values() for st in t["encoding"].values() if st["images_unique"])
+
+    report = _script("report")
+    report.main(report.make_parser().parse_args([str(out), str(out2), "--names", "tiny", "tiny-cached",
+                                                 "--output_dir", str(root / "report")]))
+    text = open(root / "report" / "report.md").read()
+    assert "| tiny |" in text and "| tiny-cached |" in text and "Figure 5" in text
+    with open(root / "report" / "tradeoff.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_help_lists_every_data_option():
+    text = _script("evaluate").make_parser().format_help()
+    for f in EvalDataConfig.__dataclass_fields__:
+        assert f"--{f}" in text
+
+
+def test_cli_rejects_unknown_task(world):
+    script = _script("evaluate")
+    args, data = script.make_parser().parse_args_into_dataclasses(
+        ["--model_name_or_path", world["model"], "--tasks", "sugarcrepe,winoground", "--output_dir", str(world["root"] / "bad")])
+    with pytest.raises(ValueError, match=r"unknown task\(s\) \['winoground'\]"):
+        script.main(args, data)
+
+
+def test_report_rejects_missing_and_malformed_results(tmp_path):
+    report = _script("report")
+    with pytest.raises(SystemExit, match="no results.json"):
+        report.load_runs([str(tmp_path)], None)
+    (tmp_path / "results.json").write_text("{")
+    with pytest.raises(SystemExit, match="malformed results file"):
+        report.load_runs([str(tmp_path)], None)
+
+
+def test_missing_image_names_the_file(world, tmp_path):
+    sugar = tmp_path / "sugar"
+    sugar.mkdir()
+    (sugar / "add_att.json").write_text(json.dumps({"0": {"filename": "000000000042.jpg", "caption": "a", "negative_caption": "b"}}))
+    with pytest.raises(FileNotFoundError, match="000000000042.jpg"):
+        evaluate_model(world["model"], "sugarcrepe", {"sugarcrepe_dir": str(sugar), "coco_val2017_dir": str(tmp_path)},
+                       cache_dir=None, show_progress=False, verbose=False)
+
+
+def test_in_memory_model_and_dedup(world, tmp_path):
+    from transformers import CLIPModel, CLIPProcessor
+
+    model, processor = CLIPModel.from_pretrained(world["model"]), CLIPProcessor.from_pretrained(world["model"])
+    img = placeholder_image(str(tmp_path / "a.png"))
+    enc = CLIPFeatureEncoder(model, processor, batch_size=2, cache_dir=str(tmp_path / "cache"), show_progress=False)
+    from degla.eval import ImageRef
+
+    feats = enc.encode_images([ImageRef(img), ImageRef(img), ImageRef(img, (0, 0, 10, 10)), ImageRef(img)], task="t")
+    assert feats.shape == (4, 16) and feats[0].equal(feats[1]) and not feats[0].equal(feats[2])
+    assert enc.stats["t"].images_encoded == 2 and enc.stats["t"].images_unique == 2
+    assert abs(float(feats.norm(dim=-1).mean()) - 1) < 1e-5
+    text = enc.encode_texts(["a cat", "a dog", "a cat"], task="t")
+    assert text[0].equal(text[2]) and enc.stats["t"].texts_encoded == 2
+    # changing the weights changes the fingerprint, so the cache is not reused by mistake
+    other = CLIPFeatureEncoder(CLIPModel.from_pretrained(world["model"]), processor, cache_dir=str(tmp_path / "cache"))
+    assert other.fingerprint == enc.fingerprint
+    with __import__("torch").no_grad():
+        other.model.logit_scale.add_(1.0)
+    other._fingerprint = None
+    assert other.fingerprint != enc.fingerprint
+    results = evaluate_model(model, ["sugarcrepe"], {}, processor=processor, cache_dir=None, verbose=False, show_progress=False)
+    assert results == {"sugarcrepe": {}}
+
+
+@pytest.mark.network
+@pytest.mark.skipif(os.environ.get("DEGLA_NETWORK_TESTS") != "1", reason="needs the Hugging Face Hub (DEGLA_NETWORK_TESTS=1)")
+def test_openai_clip_and_hub_zeroshot_source(tmp_path):
+    results = evaluate_model("openai/clip-vit-base-patch32", ["zeroshot"], {"zeroshot_datasets": ["cifar10"]},
+                             output_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))
+    assert results["zeroshot"]["cifar10"] > 80  # CLIP ViT-B/32: 86.5 in the paper's table 5
+
+
+def test_encoder_scores_match_clip_forward(world, tmp_path):
+    """The harness's cosine similarities equal CLIPModel.forward's logits_per_image / logit_scale."""
+    import torch
+    from PIL import Image
+    from transformers import CLIPModel, CLIPProcessor
+
+    from degla.eval import ImageRef
+
+    model, processor = CLIPModel.from_pretrained(world["model"]).eval(), CLIPProcessor.from_pretrained(world["model"])
+    paths = [placeholder_image(str(tmp_path / f"{i}.png"), seed=i, size=(40 + i, 36)) for i in range(3)]
+    texts = ["a red circle", "two green squares on a table", "a dog"]
+    enc = CLIPFeatureEncoder(model, processor, batch_size=2, show_progress=False)
+    sims = enc.encode_images([ImageRef(p) for p in paths]) @ enc.encode_texts(texts).T
+    with torch.no_grad():
+        inputs = processor(text=texts, images=[Image.open(p).convert("RGB") for p in paths], return_tensors="pt", padding=True)
+        logits = model(**inputs).logits_per_image / model.logit_scale.exp()
+    torch.testing.assert_close(sims, logits, atol=1e-5, rtol=1e-4)
