@@ -65,13 +65,13 @@ def train_args(model_dir, data_dir, out, *extra):
 
 
 def run_in_process(argv):
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    try:
-        import train
-    finally:
-        sys.path.pop(0)
-    script_args, training_args = train.make_parser().parse_args_into_dataclasses(argv)
-    return train.main(script_args, training_args)
+    from transformers import HfArgumentParser
+
+    from degla.training import DeGLATrainingArguments
+    from degla.training.run import ScriptArguments, run_training
+
+    parser = HfArgumentParser((ScriptArguments, DeGLATrainingArguments))
+    return run_training(*parser.parse_args_into_dataclasses(argv))
 
 
 def load_wrapper_weights(run_dir):
