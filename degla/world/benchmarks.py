@@ -164,9 +164,10 @@ def write_benchmarks(root: str, seed: int = 1000, n_sugarcrepe: int = 300, n_ret
         a, b = s.objects
         box = {"bbox_x": 0, "bbox_y": 0, "bbox_w": size, "bbox_h": size}
         noun_a, noun_b = f"{a.colour} {a.shape}", f"{b.colour} {b.shape}"
-        relation.append({"image_path": n, **box, "relation_name": s.relation,
-                         "true_caption": f"the {noun_a} is {s.relation} the {noun_b}",
-                         "false_caption": f"the {noun_b} is {s.relation} the {noun_a}"})
+        if noun_a != noun_b:
+            relation.append({"image_path": n, **box, "relation_name": s.relation,
+                             "true_caption": f"the {noun_a} is {s.relation} the {noun_b}",
+                             "false_caption": f"the {noun_b} is {s.relation} the {noun_a}"})
         if a.colour != b.colour and a.shape != b.shape:
             attribution.append({"image_path": n, **box, "attributes": [a.colour, b.colour],
                                 "true_caption": f"the {noun_a} and the {noun_b}",

@@ -181,6 +181,7 @@ class WorldConfig:
         p_drop_size, p_drop_colour, p_drop_texture (`float`): web style: per-object attribute drop rates.
         p_prefix (`float`): web style: probability of a prefix such as "a photo of".
         p_tags (`float`): web style: probability of a tag-list caption ("red circle, blue square").
+        p_period (`float`): web style: probability of a final period.
     """
 
     image_size: int = 64
@@ -204,6 +205,7 @@ class WorldConfig:
     p_drop_texture: float = 0.5
     p_prefix: float = 0.3
     p_tags: float = 0.15
+    p_period: float = 0.3
 
     def __post_init__(self):
         if len(self.num_objects_probs) != 3 or abs(sum(self.num_objects_probs) - 1) > 1e-6:
@@ -249,22 +251,22 @@ def _place(rng: np.random.Generator, radii: list[float], relation: str | None, s
     gap = 3.0
     centres: list[tuple[float, float]] = []
     if relation is not None:
-        ra, rb = radii[0], radii[1]
-        lo_a, hi_b = ra + 1, size - rb - 1
-        dmin = max(ra + rb + gap, RELATION_MARGIN * size + 2)
-        if hi_b - lo_a < dmin:
+        swap = relation in ("to the right of", "below")  # then the second object has the smaller coordinate
+        r_low, r_high = (radii[1], radii[0]) if swap else (radii[0], radii[1])
+        lo, hi = r_low + 1, size - r_high - 1
+        dmin = max(r_low + r_high + gap, RELATION_MARGIN * size + 2)
+        if hi - lo < dmin:
             return []
-        a = rng.uniform(lo_a, hi_b - dmin)
-        b = rng.uniform(a + dmin, hi_b)
-        rmax = max(ra, rb) + 1 + 3
+        low = rng.uniform(lo, hi - dmin)
+        high = rng.uniform(low + dmin, hi)
+        rmax = max(r_low, r_high) + 1 + 3
         base = rng.uniform(rmax, size - rmax)
-        off_a, off_b = rng.uniform(-3, 3, size=2)
-        if relation in ("to the right of", "below"):
-            a, b = b, a
+        off = rng.uniform(-3, 3, size=2)
+        first, second = (high, low) if swap else (low, high)
         if relation in ("to the left of", "to the right of"):
-            centres = [(a, base + off_a), (b, base + off_b)]
+            centres = [(first, base + off[0]), (second, base + off[1])]
         else:
-            centres = [(base + off_a, a), (base + off_b, b)]
+            centres = [(base + off[0], first), (base + off[1], second)]
     for r in radii[len(centres):]:
         for _ in range(50):
             x, y = rng.uniform(r + 1, size - r - 1, size=2)
@@ -332,7 +334,7 @@ def web_caption(scene: Scene, config: WorldConfig, rng: np.random.Generator) -> 
             text += f" {SYMMETRIC_JOINERS[int(rng.integers(len(SYMMETRIC_JOINERS)))]} {_loose_phrase(o, config, rng)}"
     if rng.random() < config.p_prefix:
         text = f"{CAPTION_PREFIXES[int(rng.integers(len(CAPTION_PREFIXES)))]} {text}"
-    return text
+    return text + "." if rng.random() < config.p_period else text
 
 
 def _loose_phrase(o: WorldObject, config: WorldConfig, rng: np.random.Generator, article: bool = True) -> str:
