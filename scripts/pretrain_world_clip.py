@@ -52,6 +52,7 @@ class PretrainArguments:
     patch_size: int = field(default=8, metadata={"help": "ViT patch size (images are 64x64)."})
     num_threads: int = field(default=2, metadata={"help": "torch CPU threads."})
     eval_scenes: int = field(default=300, metadata={"help": "Scenes of the final SugarCrepe-style check."})
+    eval_per_class: int = field(default=16, metadata={"help": "Images per class of the final zero-shot check."})
     eval_every: int = field(default=0, metadata={"help": "Also run the check every N steps (0: only at the end)."})
 
 
@@ -140,9 +141,10 @@ def main(args: PretrainArguments) -> dict[str, float]:
             model.logit_scale.clamp_(0, math.log(100))
         progress.set_postfix(loss=f"{loss.item():.3f}", scale=f"{model.logit_scale.exp().item():.1f}")
         if args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < args.max_steps:
-            logger.info("step %d: %s", step + 1, format_results(quick_eval(model, tokenizer, args.eval_scenes)))
+            results = quick_eval(model, tokenizer, args.eval_scenes, args.eval_per_class)
+            logger.info("step %d: %s", step + 1, format_results(results))
     minutes = (time.time() - start) / 60
-    results = quick_eval(model, tokenizer, args.eval_scenes)
+    results = quick_eval(model, tokenizer, args.eval_scenes, args.eval_per_class)
     logger.info("final (%.1f min): %s", minutes, format_results(results))
     model.eval()
     model.save_pretrained(args.output_dir)

@@ -38,7 +38,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "white": (248, 248, 248),
     "black": (15, 15, 15),
 }
-SIZES: dict[str, float] = {"small": 0.11, "large": 0.2}  # radius as a fraction of the image side
+SIZES: dict[str, float] = {"small": 0.125, "large": 0.2}  # radius as a fraction of the image side
 TEXTURES: tuple[str, ...] = ("plain", "striped", "dotted")  # "plain" is never written in captions
 RELATIONS: tuple[str, ...] = ("to the left of", "to the right of", "above", "below")
 INVERSE_RELATION: dict[str, str] = {
@@ -170,6 +170,8 @@ class WorldConfig:
         texture_probs (`tuple[float, ...]`): probability of each texture (same order as `textures`).
         exclude (`tuple[tuple[str, str], ...]`, defaults to `HELD_OUT`): colour x shape combinations never drawn.
         size_jitter (`float`): relative jitter of an object's radius (uniform in +-size_jitter).
+        grid (`int`): if > 0, object centres snap to multiples of `grid` pixels (use the ViT patch size: every
+            patch then sees a consistent part of a shape, which makes shapes learnable from few samples).
         colour_jitter (`int`): uniform per-channel jitter of object colours, in 0-255 units.
         background_range (`tuple[int, int]`): grey level of the background is uniform in this range.
         noise (`float`): standard deviation of per-pixel Gaussian noise.
@@ -193,6 +195,7 @@ class WorldConfig:
     texture_probs: tuple[float, ...] = (1.0,)
     exclude: tuple[tuple[str, str], ...] = HELD_OUT
     size_jitter: float = 0.0
+    grid: int = 0
     colour_jitter: int = 0
     background_range: tuple[int, int] = (128, 128)
     noise: float = 0.0
@@ -231,15 +234,16 @@ class WorldConfig:
 def pretraining_config(**overrides) -> WorldConfig:
     """The BROAD distribution the base model is pretrained on (web-style captions, 1-3 objects)."""
     return dataclasses.replace(WorldConfig(
-        num_objects_probs=(0.4, 0.45, 0.15), textures=TEXTURES, texture_probs=(0.7, 0.15, 0.15),
-        size_jitter=0.15, colour_jitter=25, background_range=(70, 180), noise=6.0, caption_style="web"),
+        num_objects_probs=(0.5, 0.4, 0.1), textures=TEXTURES, texture_probs=(0.8, 0.1, 0.1),
+        grid=8, colour_jitter=25, background_range=(70, 180), noise=6.0, caption_style="web",
+        p_drop_colour=0.4),
         **overrides)
 
 
 def finetuning_config(**overrides) -> WorldConfig:
     """The NARROW distribution used for fine-tuning: two objects, complete canonical captions (two per image)."""
     return dataclasses.replace(WorldConfig(
-        num_objects_probs=(0.0, 1.0, 0.0), size_jitter=0.05, colour_jitter=8, background_range=(120, 136),
+        num_objects_probs=(0.0, 1.0, 0.0), grid=8, colour_jitter=8, background_range=(120, 136),
         noise=3.0, caption_style="canonical", captions_per_image=2), **overrides)
 
 
@@ -278,6 +282,21 @@ def _place(rng: np.random.Generator, radii: list[float], relation: str | None, s
     return centres
 
 
+def _snap(centres, radii, relation, size: int, grid: int) -> list[tuple[float, float]]:
+    """Centres moved to the nearest grid point; [] if that breaks the bounds, the spacing or the relation."""
+    snapped = [(float(round(x / grid) * grid), float(round(y / grid) * grid)) for x, y in centres]
+    for i, ((x, y), r) in enumerate(zip(snapped, radii)):
+        if not (r <= x <= size - r and r <= y <= size - r):
+            return []
+        if any((x - x2) ** 2 + (y - y2) ** 2 <= (r + r2 + 1) ** 2 for (x2, y2), r2 in zip(snapped[:i], radii[:i])):
+            return []
+    if relation is not None:
+        a, b = (WorldObject("circle", "red", "small", "plain", x, y, r) for (x, y), r in zip(snapped[:2], radii[:2]))
+        if [rel for rel in RELATIONS if relation_holds(a, b, rel, size)] != [relation]:
+            return []
+    return snapped
+
+
 def sample_scene(config: WorldConfig, rng: np.random.Generator) -> Scene:
     """Draw one scene from `config`."""
     combos = config.allowed_combinations()
@@ -290,6 +309,8 @@ def sample_scene(config: WorldConfig, rng: np.random.Generator) -> Scene:
         radii = [SIZES[s] * size * (1 + rng.uniform(-config.size_jitter, config.size_jitter)) for s in sizes]
         relation = RELATIONS[int(rng.integers(4))] if n >= 2 else None
         centres = _place(rng, radii, relation, size)
+        if centres and config.grid:
+            centres = _snap(centres, radii, relation, size, config.grid)
         if not centres:
             continue
         objects = tuple(WorldObject(shape=combos[p][1], colour=combos[p][0], size=s, texture=t,
