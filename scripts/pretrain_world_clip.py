@@ -6,12 +6,12 @@ fresh batch from the generator, so the model never sees the same image twice. At
 small self-contained check (zero-shot colour x shape on single objects, SugarCrepe-style pairs of the world)
 and saved (safetensors, fp32) with its processor.
 
-Usage (the shipped checkpoint; ~10-15 min on 2 CPU cores):
+Usage (the shipped checkpoint: 600 steps of 128 pairs, ~8 min on one core of a shared 2-core machine):
 
     python scripts/pretrain_world_clip.py
 
     # elsewhere, or a bigger run:
-    python scripts/pretrain_world_clip.py --output_dir runs/world_clip --max_steps 2000 --batch_size 512
+    python scripts/pretrain_world_clip.py --output_dir runs/world_clip --max_steps 2000 --batch_size 256
 
 Single-process by design (the model is tiny); for more processes the usual
 `accelerate launch scripts/pretrain_world_clip.py ...` would only replicate the work.
@@ -42,15 +42,15 @@ logger = logging.getLogger(__name__)
 class PretrainArguments:
     output_dir: str = field(default=BASE_MODEL_DIR, metadata={"help": "Where to save the model and processor."})
     seed: int = field(default=0, metadata={"help": "Seed of the model init and of the data stream."})
-    max_steps: int = field(default=700, metadata={"help": "Optimizer steps (one fresh batch each)."})
-    batch_size: int = field(default=256, metadata={"help": "Image-caption pairs per step."})
+    max_steps: int = field(default=600, metadata={"help": "Optimizer steps (one fresh batch each)."})
+    batch_size: int = field(default=128, metadata={"help": "Image-caption pairs per step."})
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak AdamW learning rate."})
     weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay (not on biases, norms, logit scale)."})
     warmup_steps: int = field(default=50, metadata={"help": "Linear warm-up before the cosine decay."})
     width: int = field(default=128, metadata={"help": "Hidden size of both towers."})
     layers: int = field(default=4, metadata={"help": "Transformer layers of each tower."})
     patch_size: int = field(default=8, metadata={"help": "ViT patch size (images are 64x64)."})
-    num_threads: int = field(default=2, metadata={"help": "torch CPU threads."})
+    num_threads: int = field(default=1, metadata={"help": "torch CPU threads (1 is fastest on a shared machine; try 2 on an idle one)."})
     eval_scenes: int = field(default=300, metadata={"help": "Scenes of the final SugarCrepe-style check."})
     eval_per_class: int = field(default=16, metadata={"help": "Images per class of the final zero-shot check."})
     eval_every: int = field(default=0, metadata={"help": "Also run the check every N steps (0: only at the end)."})
