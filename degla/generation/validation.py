@@ -52,8 +52,10 @@ def _slots(tokens: list[Token], unit_tags: frozenset, drop_tags: frozenset):
     ``unit_tags`` attached to skeleton positions: {slot: sorted unit words}."""
     skeleton, units = [], {}
     for t in tokens:
+        if t.tag == "PUNCT":
+            continue
         if t.tag in unit_tags:
-            units.setdefault(len(skeleton), []).append(t.lower)
+            units.setdefault(len(skeleton), []).append(t.lemma)
         elif t.tag not in drop_tags:
             skeleton.append(t.lemma)
     return skeleton, {k: sorted(v) for k, v in units.items()}
@@ -76,7 +78,8 @@ def _chunks(tokens: list[Token]):
             run.append(t)
         else:
             close()
-            skeleton.append(t.lemma)
+            if t.tag != "PUNCT":
+                skeleton.append(t.lemma)
     close()
     return skeleton, {k: sorted(v) for k, v in units.items()}
 
