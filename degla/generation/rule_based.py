@@ -12,7 +12,7 @@ import random
 import zlib
 from functools import lru_cache
 
-from .lexicon import Token, detokenize, fix_articles, load_lexicon, tag
+from .lexicon import Token, detokenize, fix_articles, lemma, load_lexicon, tag
 from .rules import RULES, check_rule
 from .validation import validate_negative
 
@@ -20,6 +20,7 @@ _IRREGULAR_PLURALS = {"man": "men", "woman": "women", "person": "people", "child
                       "tooth": "teeth", "mouse": "mice", "goose": "geese", "knife": "knives", "leaf": "leaves",
                       "sheep": "sheep", "fish": "fish", "deer": "deer", "shelf": "shelves", "wolf": "wolves"}
 _MAX_CANDIDATES = 12
+_BASIC_COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "white", "black", "brown", "gray", "pink")
 
 
 def pluralize(noun: str) -> str:
@@ -117,7 +118,8 @@ def _candidates(tokens: list[Token], rule: str, rng: random.Random):
         rng.shuffle(adjs)
         for i in adjs:
             w = tokens[i].lower
-            same_cat = [x for x in lex.adjective_categories.get(adj_cat.get(w, "colour"), ()) if "_" not in x]
+            cat = adj_cat.get(w, "colour")
+            same_cat = list(_BASIC_COLOURS) if cat == "colour" else [x for x in lex.adjective_categories[cat] if "_" not in x]
             options = list(lex.antonyms.get(w, ())) + rng.sample(same_cat, min(4, len(same_cat)))
             for new in options:
                 if new != w:
@@ -128,7 +130,8 @@ def _candidates(tokens: list[Token], rule: str, rng: random.Random):
         for i in heads:
             cat = noun_cat.get(tokens[i].lemma, "object")
             cat = "object" if cat == "other" else cat
-            options = [x for x in lex.noun_categories[cat] if x != tokens[i].lemma and x not in lex.hypernyms]
+            options = [x for x in lex.noun_categories[cat]
+                       if x != tokens[i].lemma and x not in lex.hypernyms and lemma(x) == x]  # singular forms only
             for new in rng.sample(options, min(4, len(options))):
                 yield words[:i] + [_with_number(new, tokens[i])] + words[i + 1:]
 

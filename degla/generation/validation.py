@@ -32,7 +32,9 @@ REASONS = (
     "wrong_word_class", "meaning_preserved", "reordered", "too_many_changes",
 )
 ARTICLES = frozenset({"a", "an", "the"})
-SYMMETRIC = frozenset({"and", "or", "next", "to", "beside", "near", "by", "alongside", "together", "with_each_other"})
+SYMMETRIC = frozenset({("and",), ("or",), ("next", "to"), ("beside",), ("near",), ("by",), ("alongside",), ("close", "to"),
+                       ("and", "a"), ("opposite",), ("across", "from")})
+"""Words between two exchanged units that make the exchange meaning-preserving."""
 _ADJ_CLASS = frozenset({"ADJ", "NUM"})
 _NOUN_CLASS = frozenset({"NOUN"})
 _NP_TAGS = frozenset({"DET", "NUM", "ADJ", "NOUN"})
@@ -97,8 +99,7 @@ def _symmetric_exchange(changed: list[int], skeleton: list[str]) -> bool:
     """Two units exchanged across only "and"/"or"/"next to"/...: the meaning is kept."""
     if len(changed) != 2:
         return False
-    between = skeleton[changed[0]:changed[1]]
-    return all(w in SYMMETRIC for w in between)
+    return tuple(skeleton[changed[0]:changed[1]]) in SYMMETRIC
 
 
 def _check_swap(ct: list[Token], nt: list[Token], unit_tags: frozenset) -> str | None:
