@@ -96,10 +96,15 @@ def _changed_slots(orig, neg):
 
 
 def _symmetric_exchange(changed: list[int], skeleton: list[str]) -> bool:
-    """Two units exchanged across only "and"/"or"/"next to"/...: the meaning is kept."""
+    """Two units exchanged across only "and"/"or"/"next to"/... ("a cat and a dog"), or two
+    modifiers of the same noun exchanged across such words ("a red car next to a blue car"):
+    the meaning is kept."""
     if len(changed) != 2:
         return False
-    return tuple(skeleton[changed[0]:changed[1]]) in SYMMETRIC
+    s1, s2 = changed
+    if tuple(skeleton[s1:s2]) in SYMMETRIC:
+        return True
+    return s2 < len(skeleton) and skeleton[s1] == skeleton[s2] and tuple(skeleton[s1 + 1:s2]) in SYMMETRIC
 
 
 def _check_swap(ct: list[Token], nt: list[Token], unit_tags: frozenset) -> str | None:
