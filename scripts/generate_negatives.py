@@ -130,7 +130,8 @@ def main(args: ScriptArguments) -> None:
         pipe = load_generation_pipeline(args.model, gguf_file=args.gguf_file, dtype=args.dtype,
                                         device=accelerator.device, revision=args.revision,
                                         trust_remote_code=args.trust_remote_code)
-        rewriter = LLMRewriter(pipe, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+        rewriter = LLMRewriter(pipe, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                               show_progress=accelerator.is_local_main_process)
 
     run_generation(records, args.output_dir, config, rewriter, accelerator.process_index,
                    accelerator.num_processes, show_progress=accelerator.is_local_main_process)

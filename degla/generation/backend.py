@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -74,10 +75,13 @@ class LLMRewriter:
         batch_size: prompts per forward pass.
         max_new_tokens: reply length limit (a caption is ~15 words).
         temperature, top_p: sampling parameters of ``sample=True`` calls.
+        show_progress: a progress bar over prompts.
     """
 
-    def __init__(self, pipe, batch_size: int = 16, max_new_tokens: int = 48, temperature: float = 0.8, top_p: float = 0.95):
+    def __init__(self, pipe, batch_size: int = 16, max_new_tokens: int = 48, temperature: float = 0.8,
+                 top_p: float = 0.95, show_progress: bool = False):
         self.pipe, self.batch_size, self.max_new_tokens = pipe, batch_size, max_new_tokens
+        self.show_progress = show_progress
         self.temperature, self.top_p = temperature, top_p
         self.has_chat_template = getattr(pipe.tokenizer, "chat_template", None) is not None
 
@@ -99,11 +103,15 @@ class LLMRewriter:
             kwargs.update(do_sample=True, temperature=self.temperature, top_p=self.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        outputs = self.pipe([inputs[i] for i in order], **kwargs)
         replies = [None] * len(inputs)
-        for i, out in zip(order, outputs):
-            text = out[0]["generated_text"]
-            if isinstance(text, list):  # chat output: the assistant message
-                text = text[-1]["content"]
-            replies[i] = text
+        step = self.batch_size * 4  # a few batches per pipeline call, for the progress bar
+        with tqdm(total=len(inputs), desc="prompts", unit="prompt", disable=not self.show_progress, leave=False) as bar:
+            for start in range(0, len(order), step):
+                chunk = order[start:start + step]
+                for i, out in zip(chunk, self.pipe([inputs[i] for i in chunk], **kwargs)):
+                    text = out[0]["generated_text"]
+                    if isinstance(text, list):  # chat output: the assistant message
+                        text = text[-1]["content"]
+                    replies[i] = text
+                bar.update(len(chunk))
         return replies

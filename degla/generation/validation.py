@@ -192,6 +192,16 @@ def _check_replace(ct: list[Token], nt: list[Token], word_class: frozenset) -> s
     return None
 
 
+def _modifiers_as_adjectives(tokens: list[Token]) -> list[Token]:
+    """Nouns used as modifiers ("chocolate" in "chocolate doughnut", "park" in "park bench") are
+    attributes: retag them ADJ for the adjective rules."""
+    out = list(tokens)
+    for i, t in enumerate(tokens[:-1]):
+        if t.tag == "NOUN" and tokens[i + 1].tag == "NOUN":
+            out[i] = Token(t.text, t.lower, t.lemma, "ADJ")
+    return out
+
+
 def validate_negative(caption: str, negative: str | None, rule: str) -> str | None:
     """Check that ``negative`` is a valid rewrite of ``caption`` under ``rule``.
 
@@ -216,6 +226,8 @@ def validate_negative(caption: str, negative: str | None, rule: str) -> str | No
         return "addition"
     elif _is_subsequence(nl, cl) or not bag_n - bag_c:
         return "deletion"
+    if rule in ("swap_adjectives", "replace_adjectives"):
+        ct, nt = _modifiers_as_adjectives(ct), _modifiers_as_adjectives(nt)
     if rule in ("reshuffle", "swap_nouns", "swap_adjectives"):
         if bag_c != bag_n:
             return "words_changed"
