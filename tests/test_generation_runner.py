@@ -1,0 +1,262 @@
+"""Caption readers, resumable sharded runs, the final dataset, the push path, and the LLM
+loop (batching, retries, rejection counts) on a tiny random Llama through the real pipeline."""
+
+import fnmatch
+import json
+import os
+import shutil
+
+import pytest
+from datasets import Dataset, DatasetDict, load_dataset
+
+import degla.generation.runner as runner
+from degla.generation import (
+    DEFAULT_CAPTIONS,
+    RULES,
+    CaptionInputError,
+    GenerationConfig,
+    finalize,
+    format_summary,
+    neg_column,
+    push_to_hub,
+    read_captions,
+    run_generation,
+    source_column,
+    validate_negative,
+)
+from degla.generation.runner import collect_stats
+
+
+# ---------------------------------------------------------------- inputs
+def test_read_negclip_tsv_excerpt():
+    ds = read_captions(DEFAULT_CAPTIONS)
+    assert len(ds) == 48 and ds.column_names == ["caption", "image_path"]
+    assert ds[0] == {"caption": "A child holding a flowered umbrella and petting a yak.",
+                     "image_path": "coco/val2014/COCO_val2014_000000184613.jpg"}
+
+
+def test_read_full_negclip_tsv(shared_dir):
+    ds = read_captions(os.path.join(shared_dir, "data", "negclip", "valid_neg_clip.tsv"))
+    assert len(ds) == 4839  # 4,848 lines: a few quoted fields span two lines
+    assert ds[3]["caption"] == "A toilet sitting in a bathroom next to a sink."
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_read_coco_json(tmp_path):
+    coco = {"images": [{"id": 7, "file_name": "COCO_train2014_000000000007.jpg"}],
+            "annotations": [{"id": 1, "image_id": 7, "caption": "A dog on a couch. "},
+                            {"id": 2, "image_id": 7, "caption": "A brown dog  sleeping."}]}
+    ds = read_captions(_write(tmp_path / "captions.json", json.dumps(coco)))
+    assert ds.to_dict() == {"caption": ["A dog on a couch.", "A brown dog sleeping."], "image_id": [7, 7],
+                            "image_path": ["COCO_train2014_000000000007.jpg"] * 2}
+
+
+def test_read_txt_and_saved_dataset(tmp_path):
+    ds = read_captions(_write(tmp_path / "c.txt", "A dog on a couch.\nA cat on a mat.\n\n"))
+    assert ds["caption"] == ["A dog on a couch.", "A cat on a mat."] and ds.column_names == ["caption"]
+    Dataset.from_dict({"text": ["A red car."], "image_id": [3]}).save_to_disk(str(tmp_path / "flat"))
+    assert read_captions(tmp_path / "flat").to_dict() == {"caption": ["A red car."], "image_id": [3]}
+    DatasetDict({"validation": Dataset.from_dict({"caption": ["A cat."]})}).save_to_disk(str(tmp_path / "dd"))
+    assert read_captions(tmp_path / "dd", split="validation")["caption"] == ["A cat."]
+    with pytest.raises(CaptionInputError, match=r"splits \['validation'\]; pass --split"):
+        read_captions(tmp_path / "dd")
+
+
+@pytest.mark.parametrize("name,content,match", [
+    ("bad.json", '{"annotations": [{"image_id": 1, "caption": "a dog"},]}', r"bad.json: malformed JSON at line 1"),
+    ("list.json", '[{"caption": "a dog"}]', r"not a COCO captions file"),
+    ("nocap.json", '{"annotations": [{"image_id": 1, "caption": "a"}, {"image_id": 2}]}',
+     r"annotations\[1\]: needs 'image_id' and 'caption'"),
+    ("empty.json", '{"annotations": [{"image_id": 1, "caption": "  "}]}', r"annotations\[0\] \(id None\): empty caption"),
+    ("cols.tsv", "\tsentence_x\tfilepath\n0\ta dog\tx.jpg\n", r"no caption column .*'sentence_x'.*--caption_column"),
+    ("ragged.tsv", "\ttitle\tfilepath\n0\ta dog\tx.jpg\n1\ta cat\n", r"ragged.tsv, line 3: 2 fields, the header has 3"),
+    ("gap.txt", "a dog\n\na cat\n", r"gap.txt, line 2: empty caption"),
+    ("long.txt", "a dog\n" + "word " * 80 + "\n", r"long.txt, line 2: caption of 80 words \(limit 64\).*--max_caption_words"),
+    ("caps.parquet", "x", r"unknown caption format '.parquet'"),
+])
+def test_bad_inputs_name_file_row_and_fix(tmp_path, name, content, match):
+    with pytest.raises(CaptionInputError, match=match):
+        read_captions(_write(tmp_path / name, content))
+
+
+def test_bad_inputs_missing_things(tmp_path):
+    with pytest.raises(CaptionInputError, match="no such file"):
+        read_captions(tmp_path / "nope.txt")
+    Dataset.from_dict({"text": ["A red car."]}).save_to_disk(str(tmp_path / "ds"))
+    with pytest.raises(CaptionInputError, match=r"no column 'caption_text'; the columns are \['text'\]"):
+        read_captions(tmp_path / "ds", caption_column="caption_text")
+
+
+# ---------------------------------------------------------------- runs
+@pytest.fixture(scope="module")
+def records():
+    return read_captions(DEFAULT_CAPTIONS)
+
+
+RB = dict(backend="rule_based", shard_size=10)
+
+
+def _rows(output_dir):
+    return load_dataset(str(output_dir), split="train").to_list()
+
+
+def test_rule_based_run_schema_card_and_stats(tmp_path, records):
+    config = GenerationConfig(**RB)
+    assert run_generation(records, tmp_path, config, show_progress=False) == [0, 1, 2, 3, 4]
+    ds = finalize(tmp_path, config, len(records))
+    assert ds.column_names == (["caption", "image_path", "caption_index"] + [neg_column(r) for r in RULES]
+                               + [source_column(r) for r in RULES])
+    assert ds["caption_index"] == list(range(48)) and ds["caption"] == records["caption"]
+    for rule in RULES:
+        for row in ds:
+            neg = row[neg_column(rule)]
+            assert (neg is None) == (row[source_column(rule)] is None)
+            if neg is not None:
+                assert validate_negative(row["caption"], neg, rule) is None
+    stats = json.loads((tmp_path / "generation_stats.json").read_text())
+    for rule in RULES:
+        s = stats["rules"][rule]
+        missing = sum(x is None for x in ds[neg_column(rule)])
+        assert s["missing"] == missing and s["accepted"].get("rule_based", 0) == 48 - missing
+        assert s["rejected"].get("rule_not_applicable", 0) == missing  # nothing silently dropped
+    card = (tmp_path / "README.md").read_text()
+    assert card.startswith("---\nconfigs:") and "path: data/train-*.parquet" in card
+    assert "| `neg_swap_nouns` | Swap the nouns in the sentence |" in card and "Input text: <{caption}>" in card
+    assert _rows(tmp_path) == ds.to_list()
+    summary = format_summary(collect_stats(tmp_path, RULES), 48)
+    assert summary.splitlines()[0].split()[:4] == ["rule", "accepted_llm", "accepted_rule_based", "missing"]
+
+
+def test_resume_after_crash_between_shards(tmp_path, records, monkeypatch):
+    config = GenerationConfig(**RB)
+    real = runner._generate_shard
+    calls = []
+
+    def crash_on_fourth_shard(captions, offset, *args):
+        calls.append(offset)
+        if offset == 30:
+            raise KeyboardInterrupt("simulated kill")
+        return real(captions, offset, *args)
+
+    monkeypatch.setattr(runner, "_generate_shard", crash_on_fourth_shard)
+    with pytest.raises(KeyboardInterrupt):
+        run_generation(records, tmp_path / "run", config, show_progress=False)
+    assert sorted(p.name for p in (tmp_path / "run" / "shards").glob("*.parquet")) == [
+        "shard-00000.parquet", "shard-00001.parquet", "shard-00002.parquet"]
+    with pytest.raises(RuntimeError, match="2 shards not generated yet"):
+        finalize(tmp_path / "run", config, len(records))
+    monkeypatch.setattr(runner, "_generate_shard", real)
+    assert run_generation(records, tmp_path / "run", config, show_progress=False) == [3, 4]  # only what is missing
+    resumed = finalize(tmp_path / "run", config, len(records)).to_list()
+    run_generation(records, tmp_path / "once", config, show_progress=False)
+    assert resumed == finalize(tmp_path / "once", config, len(records)).to_list()  # no loss, no duplicate
+    assert [r["caption_index"] for r in resumed] == list(range(48))
+    assert json.loads((tmp_path / "run" / "generation_stats.json").read_text()) == \
+        json.loads((tmp_path / "once" / "generation_stats.json").read_text())
+
+
+def test_resume_refuses_other_arguments(tmp_path, records):
+    run_generation(records, tmp_path, GenerationConfig(**RB), show_progress=False)
+    with pytest.raises(ValueError, match=r"differs in: seed.*--output_dir"):
+        run_generation(records, tmp_path, GenerationConfig(seed=1, **RB), show_progress=False)
+    with pytest.raises(ValueError, match=r"differs in: captions"):
+        run_generation(records.select(range(20)), tmp_path, GenerationConfig(**RB), show_progress=False)
+
+
+def test_data_parallel_shards_are_disjoint(tmp_path, records):
+    config = GenerationConfig(**RB)
+    assert run_generation(records, tmp_path, config, process_index=0, num_processes=2, show_progress=False) == [0, 2, 4]
+    assert run_generation(records, tmp_path, config, process_index=1, num_processes=2, show_progress=False) == [1, 3]
+    run_generation(records, tmp_path / "single", config, show_progress=False)
+    assert finalize(tmp_path, config, 48).to_list() == finalize(tmp_path / "single", config, 48).to_list()
+
+
+class LocalHub:
+    """Stands in for huggingface_hub.HfApi (the Hub is unreachable in tests): a dataset repo is a
+    local folder; uploads copy the files the allow patterns select."""
+
+    def __init__(self, root):
+        self.root, self.calls = root, []
+
+    def create_repo(self, repo_id, repo_type, private, exist_ok):
+        self.calls.append(("create_repo", repo_id, repo_type, private))
+        os.makedirs(self.root / repo_id, exist_ok=exist_ok)
+
+    def upload_folder(self, repo_id, repo_type, folder_path, allow_patterns, commit_message):
+        self.calls.append(("upload_folder", repo_id, repo_type))
+        for dirpath, _, files in os.walk(folder_path):
+            for name in files:
+                rel = os.path.relpath(os.path.join(dirpath, name), folder_path)
+                if any(fnmatch.fnmatch(rel, p) for p in allow_patterns):
+                    os.makedirs(os.path.dirname(self.root / repo_id / rel), exist_ok=True)
+                    shutil.copy(os.path.join(dirpath, name), self.root / repo_id / rel)
+        return f"local://{repo_id}"
+
+
+def test_push_to_hub_uploads_a_loadable_dataset(tmp_path, records):
+    config = GenerationConfig(**RB)
+    run_generation(records, tmp_path / "out", config, show_progress=False)
+    rows = finalize(tmp_path / "out", config, len(records)).to_list()
+    hub = LocalHub(tmp_path / "hub")
+    assert push_to_hub(tmp_path / "out", "org/negatives", private=True, api=hub) == "local://org/negatives"
+    assert hub.calls == [("create_repo", "org/negatives", "dataset", True), ("upload_folder", "org/negatives", "dataset")]
+    repo = tmp_path / "hub" / "org" / "negatives"
+    assert sorted(os.listdir(repo)) == ["README.md", "data", "generation_stats.json"]  # work shards stay local
+    assert load_dataset(str(repo), split="train").to_list() == rows
+
+
+# ---------------------------------------------------------------- LLM loop, tiny random model
+@pytest.fixture(scope="module")
+def tiny_rewriter():
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, pipeline
+
+    from degla.generation.backend import LLMRewriter
+    from degla.testing_utils import clip_bpe_tokenizer
+
+    tokenizer = clip_bpe_tokenizer()
+    tokenizer.model_max_length = 4096
+    tokenizer.padding_side = "left"
+    tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    model = LlamaForCausalLM(config).eval()
+    return LLMRewriter(pipeline("text-generation", model=model, tokenizer=tokenizer, device="cpu"),
+                       batch_size=8, max_new_tokens=6)
+
+
+def test_batched_generation_equals_one_at_a_time(tiny_rewriter, records):
+    from degla.generation import ExemplarSampler, build_messages
+
+    sampler = ExemplarSampler()
+    convs = [build_messages(c, "swap_nouns", sampler.sample("swap_nouns", i)) for i, c in enumerate(records["caption"][:6])]
+    batched = tiny_rewriter.generate(convs)
+    tiny_rewriter.batch_size = 1
+    try:
+        single = tiny_rewriter.generate(convs)
+    finally:
+        tiny_rewriter.batch_size = 8
+    assert batched == single and len(set(batched)) > 1  # left padding leaves replies unchanged
+
+
+def test_llm_loop_counts_every_rejection_and_falls_back(tmp_path, records, tiny_rewriter):
+    small = records.select(range(4))
+    config = GenerationConfig(rules=("swap_nouns", "replace_nouns"), max_retries=1, shard_size=4, fallback="rule_based",
+                              model="tiny-random-llama")
+    run_generation(small, tmp_path, config, tiny_rewriter, show_progress=False)
+    ds = finalize(tmp_path, config, 4)
+    stats = collect_stats(tmp_path, config.rules)
+    for rule in config.rules:
+        s = stats[rule]
+        # a random model never writes a valid negative: 4 greedy attempts + 4 sampled retries, all rejected
+        assert s.attempts == 8 and s.accepted["llm"] == 0 and sum(s.rejected.values()) == 8
+        assert s.accepted["rule_based"] + s.missing == 4
+        assert set(ds[source_column(rule)]) <= {"rule_based", None}
+    assert "tiny-random-llama" in (tmp_path / "README.md").read_text()
