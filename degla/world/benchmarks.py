@@ -132,7 +132,7 @@ def _save(images: np.ndarray, paths: list[str]) -> None:
         Image.fromarray(image).save(path, compress_level=1)
 
 
-def write_benchmarks(root: str, seed: int = 1000, n_sugarcrepe: int = 300, n_retrieval: int = 500,
+def write_benchmarks(root: str, seed: int = 1000, n_sugarcrepe: int = 300, n_retrieval: int = 500, n_aro: int = 2400,
                      n_zeroshot_train: int = 16, n_zeroshot_test: int = 16) -> dict[str, int]:
     """Write every benchmark of the world under `root` (see the module docstring). Returns item counts."""
     images_dir = os.path.join(root, "images")
@@ -151,13 +151,18 @@ def write_benchmarks(root: str, seed: int = 1000, n_sugarcrepe: int = 300, n_ret
             json.dump(data, f, indent=1)
         counts[f"sugarcrepe/{task}"] = len(data)
 
-    # Karpathy-format retrieval / order set, and ARO VG-Relation / VG-Attribution
+    # Karpathy-format retrieval / order set
     config = finetuning_config()
     scenes = sample_scenes(config, n_retrieval, seed + 1)
     names = [f"retrieval_{i:05d}.png" for i in range(len(scenes))]
     _save(render(scenes, config, seed=seed + 2), [os.path.join(images_dir, n) for n in names])
     rng = np.random.default_rng([seed, 3])
     karpathy = [{"image": f"images/{n}", "caption": scene_captions(s, config, rng)} for s, n in zip(scenes, names)]
+    # ARO VG-Relation / VG-Attribution: a larger pool, since ARO's macro accuracy only counts attribute pairs
+    # with >= 25 examples (56 ordered colour pairs here)
+    scenes = sample_scenes(config, n_aro, seed + 4)
+    names = [f"aro_{i:05d}.png" for i in range(len(scenes))]
+    _save(render(scenes, config, seed=seed + 5), [os.path.join(images_dir, n) for n in names])
     size = config.image_size
     relation, attribution = [], []
     for s, n in zip(scenes, names):

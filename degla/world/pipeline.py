@@ -20,7 +20,7 @@ BASE_MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "base_
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "degla", "world")
 
 
-def build_negatives_dataset(n_images: int = 2000, seed: int = 0, cache_dir: str = DEFAULT_CACHE_DIR) -> str:
+def build_negatives_dataset(n_images: int = 1000, seed: int = 0, cache_dir: str = DEFAULT_CACHE_DIR) -> str:
     """Save (once) the world's fine-tuning captions with rule-based negatives; returns the dataset folder."""
     from datasets import load_from_disk
 
