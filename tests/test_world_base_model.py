@@ -4,7 +4,6 @@ import importlib.util
 import os
 import sys
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
