@@ -46,7 +46,8 @@ class PretrainArguments:
     max_steps: int = field(default=600, metadata={"help": "Optimizer steps (one fresh batch each)."})
     batch_size: int = field(default=128, metadata={"help": "Image-caption pairs per step."})
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak AdamW learning rate."})
-    weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay (not on biases, norms, embeddings, logit scale)."})
+    weight_decay: float = field(default=0.1, metadata={
+        "help": "AdamW weight decay (not on biases, norms, embeddings, logit scale)."})
     warmup_steps: int = field(default=50, metadata={"help": "Linear warm-up before the cosine decay."})
     width: int = field(default=128, metadata={"help": "Hidden size of both towers."})
     layers: int = field(default=4, metadata={"help": "Transformer layers of each tower."})
