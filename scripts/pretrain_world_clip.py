@@ -31,7 +31,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import CLIPModel, HfArgumentParser, get_cosine_schedule_with_warmup, set_seed
 
-from degla.world.benchmarks import SUGARCREPE_TASKS, ZEROSHOT_TEMPLATES, seen_combinations, single_object_classes, sugarcrepe_items
+from degla.world.benchmarks import (SUGARCREPE_TASKS, ZEROSHOT_TEMPLATES, seen_combinations, single_object_classes,
+                                    sugarcrepe_items)
 from degla.world.clip import BASE_MODEL_DIR, pixel_values, world_clip_config, world_processor
 from degla.world.shapes import HELD_OUT, pretraining_config, render, sample_scenes, scene_captions
 
@@ -45,12 +46,14 @@ class PretrainArguments:
     max_steps: int = field(default=600, metadata={"help": "Optimizer steps (one fresh batch each)."})
     batch_size: int = field(default=128, metadata={"help": "Image-caption pairs per step."})
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak AdamW learning rate."})
-    weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay (not on biases, norms, logit scale)."})
+    weight_decay: float = field(default=0.1, metadata={
+        "help": "AdamW weight decay (not on biases, norms, embeddings, logit scale)."})
     warmup_steps: int = field(default=50, metadata={"help": "Linear warm-up before the cosine decay."})
     width: int = field(default=128, metadata={"help": "Hidden size of both towers."})
     layers: int = field(default=4, metadata={"help": "Transformer layers of each tower."})
     patch_size: int = field(default=8, metadata={"help": "ViT patch size (images are 64x64)."})
-    num_threads: int = field(default=1, metadata={"help": "torch CPU threads (1 is fastest on a shared machine; try 2 on an idle one)."})
+    num_threads: int = field(default=1, metadata={
+        "help": "torch CPU threads (1 is fastest on a shared machine; try 2 on an idle one)."})
     eval_scenes: int = field(default=300, metadata={"help": "Scenes of the final SugarCrepe-style check."})
     eval_per_class: int = field(default=16, metadata={"help": "Images per class of the final zero-shot check."})
     eval_every: int = field(default=0, metadata={"help": "Also run the check every N steps (0: only at the end)."})

@@ -29,7 +29,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from degla.world.shapes import (COLOURS, HELD_OUT, INVERSE_RELATION, RELATIONS, SHAPES, SIZES, Scene, WorldConfig,
+from degla.world.shapes import (COLOURS, HELD_OUT, RELATIONS, SHAPES, SIZES, Scene, WorldConfig,
                                 caption_is_true, canonical_caption, finetuning_config, pretraining_config, render,
                                 sample_scenes, scene_captions)
 
@@ -196,5 +196,6 @@ def write_benchmarks(root: str, seed: int = 1000, n_sugarcrepe: int = 300, n_ret
             _save(images, [os.path.join(base, split, folders[y], f"{i:05d}.png") for i, y in enumerate(labels)])
             counts[f"zeroshot_{name}/{split}"] = len(labels)
         with open(os.path.join(base, "classes.json"), "w") as f:
-            json.dump({"classnames": classnames, "templates": list(ZEROSHOT_TEMPLATES), "folders": folders}, f, indent=1)
+            meta = {"classnames": classnames, "templates": list(ZEROSHOT_TEMPLATES), "folders": folders}
+            json.dump(meta, f, indent=1)
     return counts

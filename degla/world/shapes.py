@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -297,9 +297,9 @@ def _snap(centres, radii, relation, size: int, grid: int) -> list[tuple[float, f
     return snapped
 
 
-def sample_scene(config: WorldConfig, rng: np.random.Generator) -> Scene:
-    """Draw one scene from `config`."""
-    combos = config.allowed_combinations()
+def sample_scene(config: WorldConfig, rng: np.random.Generator, combos: list[tuple[str, str]] | None = None) -> Scene:
+    """Draw one scene from `config` (`combos`: `config.allowed_combinations()`, precomputed by callers)."""
+    combos = combos or config.allowed_combinations()
     size = config.image_size
     while True:
         n = int(rng.choice(3, p=config.num_objects_probs)) + 1
@@ -326,7 +326,8 @@ def sample_scene(config: WorldConfig, rng: np.random.Generator) -> Scene:
 def sample_scenes(config: WorldConfig, n: int, seed: int) -> list[Scene]:
     """`n` scenes drawn from `config` with a fixed seed (same seed, same scenes)."""
     rng = np.random.default_rng(seed)
-    return [sample_scene(config, rng) for _ in range(n)]
+    combos = config.allowed_combinations()
+    return [sample_scene(config, rng, combos) for _ in range(n)]
 
 
 # --------------------------------------------------------------------------------------------- captions
@@ -508,7 +509,7 @@ class WorldSample:
 
     scenes: list[Scene]
     images: np.ndarray
-    captions: list[list[str]] = field(default_factory=list)
+    captions: list[list[str]]
 
 
 def generate(config: WorldConfig, n: int, seed: int) -> WorldSample:
