@@ -25,7 +25,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["degla", "degla.*"]),
     include_package_data=True,
-    package_data={"degla": ["**/*.json", "**/*.jsonl", "**/*.safetensors", "**/*.txt", "**/*.py"]},
+    package_data={"degla": ["**/*.json", "**/*.jsonl", "**/*.safetensors", "**/*.txt", "**/*.tsv", "**/*.py"]},
     install_requires=[
         "torch>=2.2",
         "transformers>=5.0",

@@ -58,9 +58,15 @@ def make_parser() -> HfArgumentParser:
     return HfArgumentParser((EvaluateArguments, EvalDataConfig), description=__doc__.split("\n\n")[0])
 
 
-def default_setup() -> tuple[str, EvalDataConfig] | None:
-    """(model, data) used when the script runs without data options; None: no built-in benchmark yet."""
-    return None
+def default_setup() -> tuple[str, EvalDataConfig]:
+    """(model, data) of a run without arguments: the export of the embedded default (`python scripts/train.py`),
+    or the shipped base model if that has not run, on the shapes world's benchmarks (built once, cached)."""
+    from degla.world.pipeline import BASE_MODEL_DIR, DEMO_OUTPUT_DIR, build_benchmarks
+
+    export = os.path.join(DEMO_OUTPUT_DIR, "clip")
+    model = export if os.path.isdir(export) else BASE_MODEL_DIR
+    print(f"No arguments: scoring {model} on the embedded shapes-world benchmarks")
+    return model, EvalDataConfig.from_dict(build_benchmarks())
 
 
 def main(args: EvaluateArguments, data: EvalDataConfig) -> dict:
@@ -76,7 +82,7 @@ def main(args: EvaluateArguments, data: EvalDataConfig) -> dict:
 if __name__ == "__main__":
     parser = make_parser()
     eval_args, data_config = parser.parse_args_into_dataclasses()
-    if len(sys.argv) == 1 and default_setup() is not None:
+    if len(sys.argv) == 1:
         eval_args.model_name_or_path, data_config = default_setup()
     results = main(eval_args, data_config)
     print(f"results written to {eval_args.output_dir}/results.json")

@@ -60,8 +60,6 @@ class DeGLATrainingArguments(TrainingArguments):
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "Learning-rate schedule (paper: cosine)."})
     warmup_steps: float = field(default=50, metadata={"help": "Linear warm-up steps (paper: 50)."})
     num_train_epochs: float = field(default=5.0, metadata={"help": "Epochs (paper: 5)."})
-    remove_unused_columns: bool = field(default=False, metadata={
-        "help": "Kept False: the collator needs the raw caption, image and negatives columns."})
     logging_steps: float = field(default=10, metadata={"help": "Log every N optimizer steps."})
 
     def __post_init__(self):
@@ -72,9 +70,6 @@ class DeGLATrainingArguments(TrainingArguments):
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError("--push_to_hub uploads the drop-in CLIP export: name its repository with "
                              "--hub_model_id org/name")
-        if self.remove_unused_columns:
-            raise ValueError("--remove_unused_columns must stay False: the DeGLA collator reads the caption, image "
-                             "and negatives columns, which are not arguments of the model's forward")
 
     def objective_kwargs(self) -> dict:
         """The DeGLAConfig fields these arguments set."""

@@ -29,6 +29,7 @@ NEGCLIP_LIST_COLUMN = "neg_captions"
 # which). Each slot takes one valid negative of one of its rules, chosen at random (seeded) when several exist.
 DEFAULT_NEGATIVE_SLOTS = "reshuffle;swap_nouns,swap_adjectives;replace_adjectives;replace_nouns"
 FILL_POLICIES = ("fill", "drop")
+COLLATOR_COLUMNS = ("caption", "image", "image_path", "negatives")  # what `DeGLACollator` reads from a row
 
 
 def parse_negative_slots(spec: str) -> tuple[tuple[str, ...], ...]:

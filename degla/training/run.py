@@ -10,7 +10,7 @@ from transformers import CLIPProcessor
 
 from ..modeling_degla import DeGLAForContrastive
 from .arguments import DeGLATrainingArguments
-from .data import assign_negative_slots, check_images, load_negatives_dataset
+from .data import DeGLACollator, assign_negative_slots, check_images, load_negatives_dataset
 from .export import write_model_card
 from .trainer import DeGLATrainer
 
@@ -50,8 +50,10 @@ def run_training(script_args: ScriptArguments, training_args: DeGLATrainingArgum
     data_summary = f"{stats.summary()}; {skipped} rows skipped for missing/unreadable images"
     logger.info("Training data: %s", data_summary)
 
-    trainer = DeGLATrainer(model=model, args=training_args, train_dataset=dataset, processing_class=processor)
-    trainer.data_collator.image_root = script_args.image_root
+    collator = DeGLACollator(processor, training_args.num_negatives, script_args.image_root,
+                             training_args.max_text_length)
+    trainer = DeGLATrainer(model=model, args=training_args, train_dataset=dataset, processing_class=processor,
+                           data_collator=collator)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_state()
 

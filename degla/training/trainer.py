@@ -12,7 +12,7 @@ from transformers import Trainer, TrainerCallback
 
 from ..modeling_degla import DeGLAForContrastive
 from .arguments import DeGLATrainingArguments
-from .data import DeGLACollator
+from .data import COLLATOR_COLUMNS, DeGLACollator
 from .export import push_export
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,11 @@ class DeGLATrainer(Trainer):
                 state.deepspeed_plugin.zero_stage == 3:
             raise ValueError("DeepSpeed ZeRO-3 shards parameters, so the EMA teacher cannot be updated from whole "
                              "weights; use ZeRO-2 (scripts/accelerate_configs/deepspeed_zero2.yaml) or DDP")
+
+    def _set_signature_columns_if_needed(self) -> None:
+        """Keep the columns the collator reads (with `remove_unused_columns`, the rest are dropped)."""
+        if self._signature_columns is None:
+            self._signature_columns = list(COLLATOR_COLUMNS)
 
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
         """Nothing to create up front: `push_to_hub` creates the repository of the CLIP export."""

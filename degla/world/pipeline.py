@@ -18,6 +18,7 @@ from ..generation import RULES, generate_rule_based
 from .clip import BASE_MODEL_DIR
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "degla", "world")
+DEMO_OUTPUT_DIR = os.path.join("runs", "degla-world")  # where `python scripts/train.py` (no arguments) writes
 
 
 def build_negatives_dataset(n_images: int = 1000, seed: int = 0, cache_dir: str = DEFAULT_CACHE_DIR) -> str:
@@ -53,7 +54,7 @@ WORLD_RECIPE = {
 }
 
 
-def demo_train_args(output_dir: str = "runs/degla-world", cache_dir: str = DEFAULT_CACHE_DIR, **overrides) -> list[str]:
+def demo_train_args(output_dir: str = DEMO_OUTPUT_DIR, cache_dir: str = DEFAULT_CACHE_DIR, **overrides) -> list[str]:
     """Command-line arguments of `scripts/train.py` for the embedded default (builds the world data if needed)."""
     recipe = {"model_name_or_path": BASE_MODEL_DIR, "train_file": build_negatives_dataset(cache_dir=cache_dir),
               "output_dir": output_dir, **WORLD_RECIPE, **overrides}
