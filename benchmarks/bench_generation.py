@@ -38,7 +38,9 @@ def main():
     captions = read_captions(DEFAULT_CAPTIONS)["caption"][: args.n_captions]
     sampler = ExemplarSampler(k=args.exemplars_per_prompt)
     convs = [build_messages(c, args.rule, sampler.sample(args.rule, i, caption=c)) for i, c in enumerate(captions)]
-    n_tokens = [len(pipe.tokenizer.apply_chat_template(c, add_generation_prompt=True)) for c in convs]
+    tok = pipe.tokenizer
+    n_tokens = [len(tok(tok.apply_chat_template(c, add_generation_prompt=True, tokenize=False),
+                        add_special_tokens=False)["input_ids"]) for c in convs]
     print(f"{len(convs)} prompts, {sum(n_tokens) / len(n_tokens):.0f} tokens on average, "
           f"max_new_tokens={args.max_new_tokens}, greedy")
 

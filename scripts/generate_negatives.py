@@ -78,8 +78,10 @@ class ScriptArguments:
         default=None, metadata={"help": "Retries of a rejected rewrite (sampled, new exemplars). Default 2 "
                                         "(1 for the shipped default captions)."})
     retry_sampling: bool = field(default=True, metadata={"help": "Sample (not greedy) on retries."})
-    fallback: str = field(default="none", metadata={"help": "none or rule_based: fill rewrites the LLM missed.",
-                                                    "choices": ["none", "rule_based"]})
+    fallback: str | None = field(
+        default=None, metadata={"help": "none or rule_based: fill rewrites the LLM missed with the rule-based "
+                                        "generator. Default none (rule_based for the shipped default captions).",
+                                "choices": ["none", "rule_based"]})
     seed: int = field(default=0, metadata={"help": "Seed of exemplar draws and sampling."})
     shard_size: int = field(default=1000, metadata={"help": "Captions per resumable shard."})
     # output
@@ -92,7 +94,9 @@ class ScriptArguments:
         if self.captions is None:  # the CPU demo on the shipped captions: keep it to a few minutes
             self.max_captions = 24 if self.max_captions is None else self.max_captions
             self.max_retries = 1 if self.max_retries is None else self.max_retries
+            self.fallback = "rule_based" if self.fallback is None else self.fallback
         self.max_retries = 2 if self.max_retries is None else self.max_retries
+        self.fallback = "none" if self.fallback is None else self.fallback
         if self.backend == "llm" and self.model is None:
             from degla.generation.backend import smollm2_gguf_path
 

@@ -260,3 +260,6 @@ def test_llm_loop_counts_every_rejection_and_falls_back(tmp_path, records, tiny_
         assert s.accepted["rule_based"] + s.missing == 4
         assert set(ds[source_column(rule)]) <= {"rule_based", None}
     assert "tiny-random-llama" in (tmp_path / "README.md").read_text()
+    rejected = [json.loads(line) for line in (tmp_path / "shards" / "shard-00000.rejected.jsonl").read_text().splitlines()]
+    assert len(rejected) == 16 and {r["attempt"] for r in rejected} == {0, 1}  # every rejected reply kept for audit
+    assert all(r["reason"] == validate_negative(r["caption"], runner.parse_reply(r["reply"]), r["rule"]) for r in rejected)
