@@ -23,13 +23,14 @@ def test_smollm2_generates_validated_negatives(tmp_path):
     out = tmp_path / "negatives"
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, os.path.join(ROOT, "scripts", "generate_negatives.py"), "--max_captions", "4",
-           "--max_retries", "0", "--batch_size", "20", "--max_new_tokens", "32", "--shard_size", "2",
+           "--max_retries", "0", "--batch_size", "20", "--max_new_tokens", "32", "--shard_size", "4",
            "--fallback", "rule_based", "--output_dir", str(out)]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "llm_acceptance" in result.stdout  # the per-rule summary
 
-    ds = load_dataset(str(out), split="train")
+    # force_redownload: load_dataset caches a local folder by its name, other tests use "negatives" too
+    ds = load_dataset(str(out), split="train", download_mode="force_redownload")
     assert len(ds) == 4 and ds["caption_index"] == list(range(4))
     stats = json.loads((out / "generation_stats.json").read_text())
     empty = 0

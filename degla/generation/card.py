@@ -85,5 +85,8 @@ Answer with the rewritten caption only.
 from datasets import load_dataset
 ds = load_dataset("path/or/repo_id", split="train")
 ```
+
+Loading a local folder again after regenerating it: add `download_mode="force_redownload"`
+(`datasets` caches local folders by name and would return the old rows).
 """
     Path(output_dir, "README.md").write_text(card, encoding="utf-8")

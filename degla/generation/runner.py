@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from datasets import Dataset, load_dataset
+from datasets import Dataset
+from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
 from .exemplars import ExemplarSampler
@@ -278,7 +279,8 @@ def finalize(output_dir, config: GenerationConfig, n_captions: int, rows_per_fil
     from .card import write_dataset_card
 
     write_dataset_card(output_dir, config, stats, n_captions, list(table.column_names), input_description)
-    return load_dataset("parquet", data_files=sorted(str(p) for p in data_dir.glob("train-*.parquet")), split="train")
+    # straight from the table: load_dataset(folder) caches by folder name and can return stale rows
+    return Dataset(InMemoryTable(table))
 
 
 def format_summary(stats: dict[str, RuleStats], n_captions: int) -> str:
