@@ -29,8 +29,8 @@ def test_smollm2_generates_validated_negatives(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "llm_acceptance" in result.stdout  # the per-rule summary
 
-    # force_redownload: load_dataset caches a local folder by its name, other tests use "negatives" too
-    ds = load_dataset(str(out), split="train", download_mode="force_redownload")
+    # a private cache: load_dataset caches local folders by name, other tests use "negatives" too
+    ds = load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache"))
     assert len(ds) == 4 and ds["caption_index"] == list(range(4))
     stats = json.loads((out / "generation_stats.json").read_text())
     empty = 0

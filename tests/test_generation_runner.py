@@ -101,7 +101,8 @@ RB = dict(backend="rule_based", shard_size=10)
 
 
 def _rows(output_dir):
-    return load_dataset(str(output_dir), split="train", download_mode="force_redownload").to_list()
+    # a private cache: load_dataset caches local folders by name and would return another folder's rows
+    return load_dataset(str(output_dir), split="train", cache_dir=str(output_dir) + "-cache").to_list()
 
 
 def test_rule_based_run_schema_card_and_stats(tmp_path, records):
@@ -206,7 +207,7 @@ def test_push_to_hub_uploads_a_loadable_dataset(tmp_path, records):
     assert hub.calls == [("create_repo", "org/negatives", "dataset", True), ("upload_folder", "org/negatives", "dataset")]
     repo = tmp_path / "hub" / "org" / "negatives"
     assert sorted(os.listdir(repo)) == ["README.md", "data", "generation_stats.json"]  # work shards stay local
-    assert load_dataset(str(repo), split="train", download_mode="force_redownload").to_list() == rows
+    assert _rows(repo) == rows
 
 
 # ---------------------------------------------------------------- LLM loop, tiny random model

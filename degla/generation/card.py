@@ -86,7 +86,7 @@ from datasets import load_dataset
 ds = load_dataset("path/or/repo_id", split="train")
 ```
 
-Loading a local folder again after regenerating it: add `download_mode="force_redownload"`
-(`datasets` caches local folders by name and would return the old rows).
+`datasets` caches a local folder by its name: to load a regenerated folder (or another folder
+of the same name), pass a fresh `cache_dir=`, or it returns the old rows.
 """
     Path(output_dir, "README.md").write_text(card, encoding="utf-8")
