@@ -264,3 +264,26 @@ def test_llm_loop_counts_every_rejection_and_falls_back(tmp_path, records, tiny_
     rejected = [json.loads(line) for line in (tmp_path / "shards" / "shard-00000.rejected.jsonl").read_text().splitlines()]
     assert len(rejected) == 16 and {r["attempt"] for r in rejected} == {0, 1}  # every rejected reply kept for audit
     assert all(r["reason"] == validate_negative(r["caption"], runner.parse_reply(r["reply"]), r["rule"]) for r in rejected)
+
+
+@pytest.mark.slow
+def test_accelerate_launch_two_processes_matches_one(tmp_path):
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    args = ["--backend", "rule_based", "--shard_size", "10", "--max_captions", "48"]
+    script = os.path.join(root, "scripts", "generate_negatives.py")
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no", script, *args, "--output_dir", str(tmp_path / "two")]
+    result = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("saved 48 rows") == 1  # only the main process assembles and reports
+    single = subprocess.run([sys.executable, script, *args, "--output_dir", str(tmp_path / "one")],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert single.returncode == 0, single.stderr[-3000:]
+    two = pq.read_table(tmp_path / "two" / "data" / "train-00000-of-00001.parquet")
+    assert two.equals(pq.read_table(tmp_path / "one" / "data" / "train-00000-of-00001.parquet"))
