@@ -55,7 +55,7 @@ def main():
     t_single = time.perf_counter() - t0
 
     same = sum(parse_reply(a) == parse_reply(b) for a, b in zip(batched, single))
-    print(f"\n| mode | batch size | seconds | captions/s |\n|---|---|---|---|")
+    print("\n| mode | batch size | seconds | captions/s |\n|---|---|---|---|")
     print(f"| one prompt at a time | 1 | {t_single:.1f} | {len(convs) / t_single:.2f} |")
     print(f"| batched pipeline | {args.batch_size} | {t_batched:.1f} | {len(convs) / t_batched:.2f} |")
     print(f"\nspeed-up: {t_single / t_batched:.2f}x; identical greedy replies: {same}/{len(convs)}")
