@@ -129,6 +129,8 @@ def main(args: ScriptArguments) -> None:
     accelerator.print(f"{len(records)} captions from {source}")
 
     model_name = args.model if args.backend == "llm" else None
+    if model_name and os.path.exists(model_name):
+        model_name = os.path.basename(os.path.normpath(model_name))  # no local paths in the card
     if model_name and args.gguf_file:
         model_name = f"{model_name} ({args.gguf_file})"
     config = GenerationConfig(rules=tuple(args.rules), backend=args.backend,
