@@ -76,7 +76,7 @@ class ScriptArguments:
     exemplars_per_prompt: int = field(default=5, metadata={"help": "Exemplars in each prompt (paper: 5)."})
     max_retries: int | None = field(
         default=None, metadata={"help": "Retries of a rejected rewrite (sampled, new exemplars). Default 2 "
-                                        "(1 for the shipped default captions)."})
+                                        "(0 for the shipped default captions)."})
     retry_sampling: bool = field(default=True, metadata={"help": "Sample (not greedy) on retries."})
     fallback: str | None = field(
         default=None, metadata={"help": "none or rule_based: fill rewrites the LLM missed with the rule-based "
@@ -93,7 +93,7 @@ class ScriptArguments:
     def __post_init__(self):
         if self.captions is None:  # the CPU demo on the shipped captions: keep it to a few minutes
             self.max_captions = 24 if self.max_captions is None else self.max_captions
-            self.max_retries = 1 if self.max_retries is None else self.max_retries
+            self.max_retries = 0 if self.max_retries is None else self.max_retries
             self.fallback = "rule_based" if self.fallback is None else self.fallback
         self.max_retries = 2 if self.max_retries is None else self.max_retries
         self.fallback = "none" if self.fallback is None else self.fallback
