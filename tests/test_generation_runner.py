@@ -101,7 +101,8 @@ RB = dict(backend="rule_based", shard_size=10)
 
 
 def _rows(output_dir):
-    return load_dataset(str(output_dir), split="train").to_list()
+    # a private cache: load_dataset caches local folders by name and would return another folder's rows
+    return load_dataset(str(output_dir), split="train", cache_dir=str(output_dir) + "-cache").to_list()
 
 
 def test_rule_based_run_schema_card_and_stats(tmp_path, records):
@@ -206,7 +207,7 @@ def test_push_to_hub_uploads_a_loadable_dataset(tmp_path, records):
     assert hub.calls == [("create_repo", "org/negatives", "dataset", True), ("upload_folder", "org/negatives", "dataset")]
     repo = tmp_path / "hub" / "org" / "negatives"
     assert sorted(os.listdir(repo)) == ["README.md", "data", "generation_stats.json"]  # work shards stay local
-    assert load_dataset(str(repo), split="train").to_list() == rows
+    assert _rows(repo) == rows
 
 
 # ---------------------------------------------------------------- LLM loop, tiny random model
@@ -260,3 +261,29 @@ def test_llm_loop_counts_every_rejection_and_falls_back(tmp_path, records, tiny_
         assert s.accepted["rule_based"] + s.missing == 4
         assert set(ds[source_column(rule)]) <= {"rule_based", None}
     assert "tiny-random-llama" in (tmp_path / "README.md").read_text()
+    rejected = [json.loads(line) for line in (tmp_path / "shards" / "shard-00000.rejected.jsonl").read_text().splitlines()]
+    assert len(rejected) == 16 and {r["attempt"] for r in rejected} == {0, 1}  # every rejected reply kept for audit
+    assert all(r["reason"] == validate_negative(r["caption"], runner.parse_reply(r["reply"]), r["rule"]) for r in rejected)
+
+
+@pytest.mark.slow
+def test_accelerate_launch_two_processes_matches_one(tmp_path):
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    args = ["--backend", "rule_based", "--shard_size", "10", "--max_captions", "48"]
+    script = os.path.join(root, "scripts", "generate_negatives.py")
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no", script, *args, "--output_dir", str(tmp_path / "two")]
+    result = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("saved 48 rows") == 1  # only the main process assembles and reports
+    single = subprocess.run([sys.executable, script, *args, "--output_dir", str(tmp_path / "one")],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert single.returncode == 0, single.stderr[-3000:]
+    two = pq.read_table(tmp_path / "two" / "data" / "train-00000-of-00001.parquet")
+    assert two.equals(pq.read_table(tmp_path / "one" / "data" / "train-00000-of-00001.parquet"))

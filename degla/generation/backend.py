@@ -78,7 +78,7 @@ class LLMRewriter:
         show_progress: a progress bar over prompts.
     """
 
-    def __init__(self, pipe, batch_size: int = 16, max_new_tokens: int = 48, temperature: float = 0.8,
+    def __init__(self, pipe, batch_size: int = 16, max_new_tokens: int = 32, temperature: float = 0.8,
                  top_p: float = 0.95, show_progress: bool = False):
         self.pipe, self.batch_size, self.max_new_tokens = pipe, batch_size, max_new_tokens
         self.show_progress = show_progress

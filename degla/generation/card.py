@@ -18,7 +18,8 @@ def write_dataset_card(output_dir, config, stats: dict, n_captions: int, columns
         rejected = ", ".join(f"{k}: {v}" for k, v in sorted(s.rejected.items(), key=lambda kv: -kv[1])) or "none"
         rows.append(f"| `{neg_column(rule)}` | {RULE_INSTRUCTIONS[rule]} | {s.accepted['llm']} | "
                     f"{s.accepted['rule_based']} | {s.missing} | {coverage:.1%} | {llm_rate} | {rejected} |")
-    size = "n<1K" if n_captions < 1_000 else "1K<n<10K" if n_captions < 10_000 else "10K<n<100K" if n_captions < 100_000 else "100K<n<1M" if n_captions < 1_000_000 else "n>1M"
+    size = next((label for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                                            (1_000_000, "100K<n<1M")) if n_captions < limit), "n>1M")
     card = f"""---
 configs:
 - config_name: default
@@ -85,5 +86,8 @@ Answer with the rewritten caption only.
 from datasets import load_dataset
 ds = load_dataset("path/or/repo_id", split="train")
 ```
+
+`datasets` caches a local folder by its name: to load a regenerated folder (or another folder
+of the same name), pass a fresh `cache_dir=`, or it returns the old rows.
 """
     Path(output_dir, "README.md").write_text(card, encoding="utf-8")

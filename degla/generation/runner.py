@@ -11,6 +11,7 @@ Output folder layout::
         run.json                the arguments that shape the output (checked on resume)
         shard-00000.parquet     rows of captions [0, shard_size) once finished
         shard-00000.json        their counts
+        shard-00000.rejected.jsonl  every rejected LLM reply with its reason (for auditing)
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from datasets import Dataset, load_dataset
+from datasets import Dataset
+from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
 from .exemplars import ExemplarSampler
@@ -133,8 +135,9 @@ def shard_ranges(n_captions: int, shard_size: int) -> list[tuple[int, int]]:
 
 
 def _generate_shard(captions: list[str], offset: int, config: GenerationConfig, rewriter, sampler):
-    """Negatives for one shard: {rule: [neg]}, {rule: [source]}, {rule: RuleStats}."""
+    """Negatives for one shard: {rule: [neg]}, {rule: [source]}, {rule: RuleStats}, [rejected replies]."""
     n = len(captions)
+    rejected = []
     negatives = {r: [None] * n for r in config.rules}
     sources = {r: [None] * n for r in config.rules}
     stats = {r: RuleStats() for r in config.rules}
@@ -159,6 +162,8 @@ def _generate_shard(captions: list[str], offset: int, config: GenerationConfig, 
                     stats[r].accepted["llm"] += 1
                 else:
                     stats[r].rejected[reason] += 1
+                    rejected.append({"caption_index": offset + i, "rule": r, "attempt": attempt, "reason": reason,
+                                     "caption": captions[i], "reply": reply})
                     still.append((r, i))
             pending = still
     if config.backend == "rule_based" or config.fallback == "rule_based":
@@ -173,7 +178,7 @@ def _generate_shard(captions: list[str], offset: int, config: GenerationConfig, 
                         stats[r].rejected["rule_not_applicable"] += 1
     for r in config.rules:
         stats[r].missing = sum(x is None for x in negatives[r])
-    return negatives, sources, stats
+    return negatives, sources, stats, rejected
 
 
 def _shard_table(batch: dict, start: int, end: int, negatives, sources, rules) -> pa.Table:
@@ -225,8 +230,10 @@ def run_generation(
     for j in tqdm(todo, desc=f"shards (process {process_index})", disable=not show_progress, unit="shard"):
         start, end = shards[j]
         batch = records[start:end]
-        negatives, sources, stats = _generate_shard(batch["caption"], start, config, rewriter, sampler)
+        negatives, sources, stats, rejected = _generate_shard(batch["caption"], start, config, rewriter, sampler)
         base = _shard_dir(output_dir) / f"shard-{j:05d}"
+        _atomic_write_bytes(base.with_suffix(".rejected.jsonl"),
+                            lambda p: p.write_text("".join(json.dumps(x) + "\n" for x in rejected)))
         _atomic_write_bytes(base.with_suffix(".json"),
                             lambda p: p.write_text(json.dumps({r: s.to_dict() for r, s in stats.items()})))
         table = _shard_table(batch, start, end, negatives, sources, config.rules)
@@ -272,7 +279,8 @@ def finalize(output_dir, config: GenerationConfig, n_captions: int, rows_per_fil
     from .card import write_dataset_card
 
     write_dataset_card(output_dir, config, stats, n_captions, list(table.column_names), input_description)
-    return load_dataset("parquet", data_files=sorted(str(p) for p in data_dir.glob("train-*.parquet")), split="train")
+    # straight from the table: load_dataset(folder) caches by folder name and can return stale rows
+    return Dataset(InMemoryTable(table))
 
 
 def format_summary(stats: dict[str, RuleStats], n_captions: int) -> str:
