@@ -1,13 +1,15 @@
 """The paper's central claim in miniature: table 7's ablation and figure 5's trade-off, on the shapes world.
 
-    python scripts/reproduce_miniature.py                       # 4 variants, seeds 0 1 2 (~40 min, 2 cores)
+    python scripts/reproduce_miniature.py                       # everything below, seeds 0 1 2 (~25 min, 2 cores)
     python scripts/reproduce_miniature.py --seeds 0 --variants base negclip degla --quick   # a smoke run
 
 Every variant fine-tunes the shipped base CLIP (`degla/world/base_model`) on the world's fine-tuning data with
 rule-based negatives, through `run_training` (the code behind `scripts/train.py`), then scores the export with
 `evaluate_model` (the code behind `scripts/evaluate.py`) on the world's benchmarks in the real formats.
 Writes `<output_dir>/results.md` (means ± std over seeds), `results.json` (every run) and `tradeoff.png`.
-`--lambda_distill_sweep 0 0.005 0.02 ...` adds a λ3 sweep of full DeGLA (figure 6b).
+Rows: the base model; NegCLIP-style (base loss with negatives) at the recipe's learning rate and at two lower
+ones (its own compositional/general trade-off); DeGLA without self-distillation; DeGLA (paper's λ); and DeGLA
+with the λ3 values of `--lambda_distill_sweep` (default 0.02 0.1; figure 6b).
 """
 
 from __future__ import annotations
@@ -33,11 +35,18 @@ from degla.world.pipeline import BASE_MODEL_DIR, DEFAULT_CACHE_DIR, build_benchm
 VARIANTS = {
     "finetune": {"num_negatives": 0, "lambda_igc": 0, "lambda_tgc": 0, "lambda_distill": 0},
     "negclip": {"lambda_igc": 0, "lambda_tgc": 0, "lambda_distill": 0},  # CN
+    # NegCLIP forgets less when it trains less: its own trade-off curve, to compare DeGLA's against
+    "negclip lr=1e-4": {"lambda_igc": 0, "lambda_tgc": 0, "lambda_distill": 0, "learning_rate": 1e-4},
+    "negclip lr=5e-5": {"lambda_igc": 0, "lambda_tgc": 0, "lambda_distill": 0, "learning_rate": 5e-5},
     "cn+igc": {"lambda_tgc": 0, "lambda_distill": 0},
     "cn+tgc": {"lambda_igc": 0, "lambda_distill": 0},
     "cn+igc+tgc": {"lambda_distill": 0},  # DeGLA without self-distillation
     "degla": {},  # CN + IGC + TGC + SD
 }
+DEFAULT_VARIANTS = ["base", "negclip", "negclip lr=1e-4", "negclip lr=5e-5", "cn+igc+tgc", "degla"]
+# The two curves of the plot: DeGLA as λ3 grows (figure 6b) and NegCLIP as its learning rate shrinks.
+DEGLA_CURVE = {"cn+igc+tgc": 0.0, "degla": 0.005}
+NEGCLIP_CURVE = {"negclip": 3e-4, "negclip lr=1e-4": 1e-4, "negclip lr=5e-5": 5e-5}
 TASKS = ["sugarcrepe", "aro", "zeroshot", "retrieval"]
 METRICS = ("Replace", "Swap", "Add", "SugarCrepe", "VG-Rel.", "VG-Attr.", "Order", "ARO", "Compositional",
            "ZS seen", "ZS held-out", "ZS avg", "Retrieval R@1")
@@ -88,6 +97,13 @@ def plot(runs: dict[str, list[dict]], path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.8), dpi=150)
+    degla = {**DEGLA_CURVE, **{n: float(n.split("=")[1]) for n in runs if n.startswith("degla λ3=")}}
+    for curve, label in ((degla, "DeGLA, λ3 = {}"), (NEGCLIP_CURVE, "NegCLIP-style, lr = {}")):
+        points = sorted((value, name) for name, value in curve.items() if name in runs)
+        if len(points) > 1:
+            ax.plot([statistics.mean(s["Compositional"] for s in runs[n]) for _, n in points],
+                    [statistics.mean(s["ZS avg"] for s in runs[n]) for _, n in points], "--", lw=1,
+                    label=label.format(", ".join(f"{v:g}" for v, _ in points)))
     for name, summaries in runs.items():
         xs, ys = [s["Compositional"] for s in summaries], [s["ZS avg"] for s in summaries]
         x, y = statistics.mean(xs), statistics.mean(ys)
@@ -95,6 +111,7 @@ def plot(runs: dict[str, list[dict]], path: str) -> None:
         ey = statistics.stdev(ys) if len(ys) > 1 else 0
         ax.errorbar(x, y, xerr=ex, yerr=ey, fmt="o", capsize=3, label=name)
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 5), fontsize=8)
+    ax.legend(fontsize=7, loc="lower left")
     ax.set_xlabel("Compositional (mean of SugarCrepe and ARO averages), %")
     ax.set_ylabel("Zero-shot classification (mean of seen and held-out), %")
     ax.set_title("Shapes world: compositional gain vs general ability (mean ± std)")
@@ -107,10 +124,10 @@ def plot(runs: dict[str, list[dict]], path: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", nargs="+", default=["base", "negclip", "cn+igc+tgc", "degla"],
-                        choices=["base", *VARIANTS], help="Rows to run (table 7 has cn+igc and cn+tgc too).")
+    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=["base", *VARIANTS],
+                        help="Rows to run (table 7 also has cn+igc and cn+tgc; `finetune` is plain CLIP loss).")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--lambda_distill_sweep", nargs="*", type=float, default=[],
+    parser.add_argument("--lambda_distill_sweep", nargs="*", type=float, default=[0.02, 0.1],
                         help="Extra full-DeGLA runs with these λ3 values (figure 6b).")
     parser.add_argument("--output_dir", default="results/miniature")
     parser.add_argument("--cache_dir", default=DEFAULT_CACHE_DIR)

@@ -39,7 +39,8 @@ def test_train_then_evaluate_with_no_arguments(tmp_path):
 @pytest.mark.slow
 def test_miniature_experiment_smoke(tmp_path):
     run_script([os.path.join(ROOT, "scripts", "reproduce_miniature.py"), "--quick", "--seeds", "0", "1",
-                "--variants", "base", "degla", "--output_dir", str(tmp_path / "out")], tmp_path, tmp_path / "home")
+                "--variants", "base", "degla", "--lambda_distill_sweep", "--output_dir", str(tmp_path / "out")],
+               tmp_path, tmp_path / "home")
     table = (tmp_path / "out" / "results.md").read_text()
     assert "| base | 1 |" in table and "| degla | 2 |" in table and "±" in table
     raw = json.loads((tmp_path / "out" / "results.json").read_text())
