@@ -193,14 +193,15 @@ def test_write_benchmarks_real_formats(tmp_path):
             assert (tmp_path / "images" / item["image_path"]).is_file()
     for name, n_classes in (("colour_shape", len(seen_combinations())), ("heldout", len(HELD_OUT))):
         base = tmp_path / f"zeroshot_{name}"
-        meta = json.loads((base / "classes.json").read_text())
-        assert len(meta["classnames"]) == n_classes and all("{}" in t for t in meta["templates"])
-        assert meta["folders"] == sorted(meta["folders"])
+        meta = json.loads((base / "zeroshot.json").read_text())
+        assert len(meta["classnames"]) == n_classes and all("{c}" in t for t in meta["templates"])
+        assert all(folder.replace("_", " ") == name for folder, name in meta["classnames"].items())
         for split, n in (("train", 2), ("test", 3)):
             folders = sorted(os.listdir(base / split))
-            assert folders == meta["folders"]
+            assert folders == sorted(meta["classnames"])
             assert all(len(os.listdir(base / split / f)) == n for f in folders)
-    assert not {tuple(c.split()) for c in json.loads((tmp_path / "zeroshot_colour_shape" / "classes.json").read_text())["classnames"]} & set(HELD_OUT)
+    seen = json.loads((tmp_path / "zeroshot_colour_shape" / "zeroshot.json").read_text())["classnames"].values()
+    assert not {tuple(c.split()) for c in seen} & set(HELD_OUT)
 
 
 def test_benchmarks_are_deterministic(tmp_path):

@@ -10,8 +10,8 @@
 - `visual_genome_relation.json` / `visual_genome_attribution.json`: ARO's VG-Relation / VG-Attribution
   format (`image_path` relative to `images/`, a whole-image bbox, `true_caption`, `false_caption`,
   `relation_name` or `attributes`).
-- `zeroshot_<name>/{train,test}/<class_folder>/*.png` + `zeroshot_<name>/classes.json`
-  (`{"classnames": [...], "templates": [...], "folders": [...]}`; folder i holds class i, folders sorted):
+- `zeroshot_<name>/{train,test}/<class_folder>/*.png` + `zeroshot_<name>/zeroshot.json`, the harness's
+  format (`{"classnames": {folder: name}, "templates": ["a {c}.", ...], "metric": "accuracy"}`):
   `colour_shape` (single objects, the colour x shape combinations seen in training) and `heldout`
   (the `HELD_OUT` combinations, never seen in any training caption).
 
@@ -195,7 +195,8 @@ def write_benchmarks(root: str, seed: int = 1000, n_sugarcrepe: int = 300, n_ret
                 os.makedirs(os.path.join(base, split, folder), exist_ok=True)
             _save(images, [os.path.join(base, split, folders[y], f"{i:05d}.png") for i, y in enumerate(labels)])
             counts[f"zeroshot_{name}/{split}"] = len(labels)
-        with open(os.path.join(base, "classes.json"), "w") as f:
-            meta = {"classnames": classnames, "templates": list(ZEROSHOT_TEMPLATES), "folders": folders}
+        with open(os.path.join(base, "zeroshot.json"), "w") as f:  # the evaluation harness's class/prompt file
+            meta = {"classnames": dict(zip(folders, classnames)),
+                    "templates": [t.replace("{}", "{c}") for t in ZEROSHOT_TEMPLATES], "metric": "accuracy"}
             json.dump(meta, f, indent=1)
     return counts

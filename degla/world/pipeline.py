@@ -72,14 +72,6 @@ def build_benchmarks(seed: int = 1000, cache_dir: str = DEFAULT_CACHE_DIR) -> di
         counts = write_benchmarks(root, seed=seed)
         with open(os.path.join(root, "order_lexicon.json"), "w") as f:
             json.dump({"nouns": list(SHAPES), "adjectives": [*COLOURS, *SIZES, *TEXTURES]}, f)
-        for name in ("colour_shape", "heldout"):  # the harness reads class names and templates from zeroshot.json
-            folder = os.path.join(root, f"zeroshot_{name}")
-            with open(os.path.join(folder, "classes.json")) as f:
-                classes = json.load(f)
-            with open(os.path.join(folder, "zeroshot.json"), "w") as f:
-                json.dump({"classnames": dict(zip(classes["folders"], classes["classnames"])),
-                           "templates": [t.replace("{}", "{c}") for t in classes["templates"]],
-                           "metric": "accuracy"}, f, indent=1)
         with open(done, "w") as f:
             json.dump(counts, f, indent=1)
     return {
