@@ -15,16 +15,11 @@ RECIPE_FIELDS = ("learning_rate", "weight_decay", "adam_beta1", "adam_beta2", "a
 
 
 def write_model_card(path: str, base_model: str, args: DeGLATrainingArguments, train_source: str,
-                     data_summary: str, world_size: int, eval_results: dict | None = None) -> str:
-    """Write `README.md` (Hub model card: metadata, usage, recipe, data, results) into the export folder."""
+                     data_summary: str, world_size: int) -> None:
+    """Write `README.md` (Hub model card: metadata, usage, recipe, data) into the export folder."""
     rows = [(name, getattr(args, name)) for name in (*OBJECTIVE_FIELDS, *RECIPE_FIELDS)]
     rows.append(("global batch", args.per_device_train_batch_size * world_size * args.gradient_accumulation_steps))
     recipe = "\n".join(f"| `{k}` | {v} |" for k, v in rows)
-    results = ""
-    if eval_results:
-        results = "\n## Evaluation\n\n| task | subset | score |\n|---|---|---|\n" + "\n".join(
-            f"| {task} | {subset} | {score:.1f} |" for task, subsets in eval_results.items()
-            for subset, score in subsets.items())
     base_line = f"base_model: {base_model}\n" if not os.path.isdir(base_model) else ""
     card = f"""---
 library_name: transformers
@@ -56,14 +51,13 @@ processor = CLIPProcessor.from_pretrained("<this repo or folder>")
 | option | value |
 |---|---|
 {recipe}
-{results}
+
 Trained with the `degla` library (`accelerate launch scripts/train.py`).
 """
     with open(os.path.join(path, "README.md"), "w", encoding="utf-8") as f:
         f.write(card)
     with open(os.path.join(path, "degla_training_args.json"), "w", encoding="utf-8") as f:
         json.dump({k: v for k, v in rows}, f, indent=2, default=str)
-    return card
 
 
 def push_export(path: str, repo_id: str, token: str | None = None, private: bool | None = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections import defaultdict
 
@@ -14,8 +13,6 @@ from ..modeling_degla import DeGLAForContrastive
 from .arguments import DeGLATrainingArguments
 from .data import COLLATOR_COLUMNS, DeGLACollator
 from .export import push_export
-
-logger = logging.getLogger(__name__)
 
 LOGGED_TERMS = ("loss_base", "loss_igc", "loss_tgc", "loss_distill")
 
