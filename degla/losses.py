@@ -1,21 +1,24 @@
-"""The four DeGLA loss terms as small pure functions of L2-normalised embeddings.
+"""The DeGLA objective: four named loss terms of L2-normalised embeddings, and the object that weighs them.
 
-Conventions (see `docs/method.md` of the project): `b` local samples, `K` negatives per caption, `d` the
-projection size. Every function works on one process; distributed training passes the *gathered* (global,
-with gradients) tensors through `gather_features` and the `offset` of the local slice, as open_clip's
-`ClipLoss(local_loss=True, gather_with_grad=True)` does. Each anchor then lives on exactly one process and
-DDP's gradient averaging over W processes yields the gradient of the global-batch mean.
+Conventions (docs/method.md): `b` local samples, `N = W·b` global samples, `K` negatives per caption, `d` the
+projection size. Every term reads one [`ObjectiveInputs`] (the student's and teacher's embeddings, the logit
+scale, the gathered global batch) and the model's [`DeGLAConfig`], and returns a scalar. Distributed training
+passes the *gathered* (global, with gradients) tensors through `gather_features` with the offset of the local
+slice, as open_clip's `ClipLoss(local_loss=True, gather_with_grad=True)` does: each anchor lives on exactly one
+process, and DDP's gradient averaging over W processes yields the gradient of the global-batch mean.
+
+Adding a term is one function here, one `objective_field` in `configuration_degla.py` for its weight, and one
+line in `WEIGHTED_TERMS`; the model returns it as `loss_<name>` and the trainer logs it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-
-DISTILL_REDUCTIONS = ("sum", "mean")
 
 
 @dataclass
@@ -42,7 +45,7 @@ def gather_features(image_embeds: torch.Tensor, text_embeds: torch.Tensor,
 
     With `enabled=False`, outside an initialised process group, or with one process, the local tensors are
     returned unchanged (a rank-local contrast).
-    Every process must hold the same number of samples (accelerate's `even_batches=True`, the default).
+    Every process must hold the same number of samples (the training loader drops the last partial batch).
     """
     if not enabled or not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return GatheredFeatures(image_embeds, text_embeds, negative_text_embeds, offset=0, world_size=1)
@@ -57,22 +60,52 @@ def gather_features(image_embeds: torch.Tensor, text_embeds: torch.Tensor,
     )
 
 
-def base_loss(image_embeds: torch.Tensor, text_embeds: torch.Tensor, logit_scale: torch.Tensor,
-              gathered: GatheredFeatures) -> dict[str, torch.Tensor]:
-    """Hard-negative-aware CLIP loss (eq. 4-5): L_base = ½(L_i2t + L_t2i), means over the local anchors.
+@dataclass
+class ObjectiveInputs:
+    """What the loss terms read. Student embeddings carry gradients; teacher embeddings (None when no active term
+    needs the teacher) do not.
 
-    Image→text candidates are all N positive captions followed by all N·K negatives of the global batch;
-    text→image anchors are positive captions only. `logit_scale` is `s = exp(logit_scale_param)`.
-    Returns `loss_base`, `logits_per_image` (b, N + N·K) and `logits_per_text` (b, N).
+    Args:
+        image_embeds (`(b, d)`), text_embeds (`(b, d)`), negative_text_embeds (`(b, K, d)` or None): student.
+        teacher_image_embeds, teacher_text_embeds, teacher_negative_text_embeds: the same from the EMA teacher.
+        logit_scale (`()`): s = exp(logit_scale parameter), the learnable inverse temperature.
+        gathered: the global batch (`gather_features`), equal to the local one on one process.
+        num_shards: how many equal local losses are averaged into one optimizer step (processes × accumulated
+            micro-batches); a loss summed over the global batch multiplies its local sum by it.
     """
+
+    image_embeds: torch.Tensor
+    text_embeds: torch.Tensor
+    negative_text_embeds: torch.Tensor | None
+    logit_scale: torch.Tensor
+    gathered: GatheredFeatures
+    num_shards: int = 1
+    teacher_image_embeds: torch.Tensor | None = None
+    teacher_text_embeds: torch.Tensor | None = None
+    teacher_negative_text_embeds: torch.Tensor | None = None
+
+
+def contrastive_logits(inputs: ObjectiveInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scaled logits of the base loss: image→[all N captions; all N·K negatives] `(b, N + N·K)` and
+    caption→[all N images] `(b, N)`."""
+    gathered = inputs.gathered
     candidates = gathered.text_embeds
     if gathered.negative_text_embeds is not None:
         candidates = torch.cat([candidates, gathered.negative_text_embeds.flatten(0, 1)], dim=0)
-    logits_per_image = logit_scale * image_embeds @ candidates.t()
-    logits_per_text = logit_scale * text_embeds @ gathered.image_embeds.t()
-    labels = torch.arange(image_embeds.shape[0], device=image_embeds.device) + gathered.offset
-    loss = (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
-    return {"loss_base": loss, "logits_per_image": logits_per_image, "logits_per_text": logits_per_text}
+    logits_per_image = inputs.logit_scale * inputs.image_embeds @ candidates.t()
+    logits_per_text = inputs.logit_scale * inputs.text_embeds @ gathered.image_embeds.t()
+    return logits_per_image, logits_per_text
+
+
+def base_loss(logits_per_image: torch.Tensor, logits_per_text: torch.Tensor, offset: int = 0) -> torch.Tensor:
+    """Hard-negative-aware CLIP loss (eq. 4-5): L_base = ½(L_i2t + L_t2i), means over the local anchors.
+
+    `logits_per_image` (b, N + N·K): image→[all N captions; all N·K negatives of the global batch] (as NegCLIP and
+    the authors' code); `logits_per_text` (b, N): caption→images (negative captions are never anchors).
+    `offset` is the index of the first local sample in the global batch.
+    """
+    labels = torch.arange(logits_per_image.shape[0], device=logits_per_image.device) + offset
+    return (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
 
 
 def _own_negative_logits(anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
@@ -84,39 +117,96 @@ def _first_column_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device))
 
 
-def igc_loss(image_embeds: torch.Tensor, text_embeds: torch.Tensor, negative_text_embeds: torch.Tensor,
-             logit_scale: torch.Tensor) -> dict[str, torch.Tensor]:
+def igc_loss(inputs: ObjectiveInputs, config) -> torch.Tensor:
     """Image-grounded contrast (eq. 8): per image, CE over s·[v·t, v·t̄_1..K] (its own negatives), target 0."""
-    logits = logit_scale * _own_negative_logits(image_embeds, text_embeds, negative_text_embeds)
-    return {"loss_igc": _first_column_cross_entropy(logits)}
+    logits = inputs.logit_scale * _own_negative_logits(inputs.image_embeds, inputs.text_embeds,
+                                                       inputs.negative_text_embeds)
+    return _first_column_cross_entropy(logits)
 
 
-def tgc_loss(text_embeds: torch.Tensor, teacher_text_embeds: torch.Tensor, negative_text_embeds: torch.Tensor,
-             temperature: float) -> dict[str, torch.Tensor]:
+def tgc_loss(inputs: ObjectiveInputs, config) -> torch.Tensor:
     """Text-grounded contrast (eq. 9): per caption, CE over [t·t*, t·t̄_1..K]/τ with target 0.
 
     The student caption is pulled to the teacher's embedding of the same caption and pushed from the student
     embeddings of *its own* K negatives (the authors' released mask picks other captions' negatives; we follow
     the equation).
     """
-    logits = _own_negative_logits(text_embeds, teacher_text_embeds.detach(), negative_text_embeds) / temperature
-    return {"loss_tgc": _first_column_cross_entropy(logits)}
+    logits = _own_negative_logits(inputs.text_embeds, inputs.teacher_text_embeds.detach(),
+                                  inputs.negative_text_embeds) / config.tgc_temperature
+    return _first_column_cross_entropy(logits)
 
 
-def distill_loss(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, ...], reduction: str = "sum",
-                 num_shards: int = 1) -> dict[str, torch.Tensor]:
+def distill_loss(inputs: ObjectiveInputs, config) -> torch.Tensor:
     """Self-distillation (eq. 7): Σ_i ‖v_i−v_i*‖² + ‖t_i−t_i*‖² + Σ_k ‖t̄_ik−t̄_ik*‖².
 
-    `student`/`teacher` are matching tuples of (b, ..., d) embeddings whose first dim indexes samples.
-    `reduction="sum"` sums over the samples of the *global* batch, as the paper. The global batch is split into
-    `num_shards` equal local batches (processes × accumulated micro-batches) whose losses get averaged (DDP's
-    gradient averaging, the trainer's division by the accumulation steps), so the local sum is multiplied by
-    `num_shards` to give the gradient of the global sum. `"mean"` divides by the number of samples (the
-    per-sample sum of the three distances, averaged), which needs no such factor.
+    `distill_reduction="sum"` sums over the samples of the *global* batch, as the paper and the authors' code
+    (`mse_loss(reduction="sum")`). The global batch is split into `num_shards` equal local batches whose losses
+    get averaged (DDP's gradient averaging, the trainer's division by the accumulation steps), so the local sum
+    is multiplied by `num_shards` to give the gradient of the global sum. `"mean"` divides by the number of
+    samples (the per-sample sum of the distances, averaged), which needs no such factor.
     """
-    if reduction not in DISTILL_REDUCTIONS:
-        raise ValueError(f"distill reduction must be one of {DISTILL_REDUCTIONS}, got {reduction!r}")
-    total = sum(((s - t.detach()) ** 2).sum() for s, t in zip(student, teacher, strict=True))
-    num_samples = student[0].shape[0]
-    loss = total * num_shards if reduction == "sum" else total / num_samples
-    return {"loss_distill": loss}
+    pairs = [(inputs.image_embeds, inputs.teacher_image_embeds), (inputs.text_embeds, inputs.teacher_text_embeds)]
+    if inputs.negative_text_embeds is not None:
+        pairs.append((inputs.negative_text_embeds, inputs.teacher_negative_text_embeds))
+    total = sum(((student - teacher.detach()) ** 2).sum() for student, teacher in pairs)
+    if config.distill_reduction == "sum":
+        return total * inputs.num_shards
+    return total / inputs.image_embeds.shape[0]
+
+
+@dataclass(frozen=True)
+class WeightedTerm:
+    """A term λ·L of the objective: logged as `loss_<name>`, weighted by the config field `weight`."""
+
+    name: str
+    loss: Callable[[ObjectiveInputs, object], torch.Tensor]
+    weight: str
+    needs_negatives: bool
+    needs_teacher: bool
+
+
+WEIGHTED_TERMS = (
+    WeightedTerm("igc", igc_loss, weight="lambda_igc", needs_negatives=True, needs_teacher=False),
+    WeightedTerm("tgc", tgc_loss, weight="lambda_tgc", needs_negatives=True, needs_teacher=True),
+    WeightedTerm("distill", distill_loss, weight="lambda_distill", needs_negatives=False, needs_teacher=True),
+)
+"""L_all = L_base + Σ λ·L over these terms (eq. 10). A term runs only when its λ > 0 (and its inputs exist)."""
+
+
+@dataclass
+class ObjectiveResult:
+    """The objective's value, its named terms and the base loss's logits (`contrastive_logits`)."""
+
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor]
+    logits_per_image: torch.Tensor
+    logits_per_text: torch.Tensor
+
+
+class DeGLAObjective:
+    """L_all = L_base + λ1·L_IGC + λ2·L_TGC + λ3·L_Distill, read from a live [`DeGLAConfig`].
+
+    Returns the total and every computed term by name (`loss_base`, `loss_igc`, ...); a term whose λ is 0, or
+    that needs negatives when there are none, is not computed and not returned.
+    """
+
+    def __init__(self, config):
+        self.config = config
+
+    def active_terms(self, has_negatives: bool = True) -> list[WeightedTerm]:
+        return [term for term in WEIGHTED_TERMS if getattr(self.config, term.weight) > 0
+                and (has_negatives or not term.needs_negatives)]
+
+    def needs_teacher(self, has_negatives: bool = True) -> bool:
+        """Whether the teacher's forward is needed at all (only TGC and distillation read it)."""
+        return any(term.needs_teacher for term in self.active_terms(has_negatives))
+
+    def __call__(self, inputs: ObjectiveInputs) -> ObjectiveResult:
+        logits_per_image, logits_per_text = contrastive_logits(inputs)
+        terms = {"loss_base": base_loss(logits_per_image, logits_per_text, inputs.gathered.offset)}
+        total = terms["loss_base"]
+        for term in self.active_terms(inputs.negative_text_embeds is not None):
+            value = term.loss(inputs, self.config)
+            terms[f"loss_{term.name}"] = value
+            total = total + getattr(self.config, term.weight) * value
+        return ObjectiveResult(total, terms, logits_per_image, logits_per_text)

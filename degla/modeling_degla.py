@@ -1,6 +1,7 @@
 """DeGLA model: a trainable CLIP student, its frozen EMA teacher and the DeGLA objective.
 
-Reads top to bottom like transformers' `modeling_clip.py`: config, output dataclass, the model.
+Reads top to bottom like transformers' `modeling_clip.py`: output dataclass, the model. The config is in
+`configuration_degla.py`, the objective in `losses.py`.
 """
 
 from __future__ import annotations
@@ -12,80 +13,14 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from transformers import AutoConfig, AutoModel, CLIPConfig, CLIPModel, PreTrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModel, CLIPModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .losses import DISTILL_REDUCTIONS, base_loss, distill_loss, gather_features, igc_loss, tgc_loss
+from .atomic_io import atomic_directory
+from .configuration_degla import DeGLAConfig
+from .losses import DeGLAObjective, ObjectiveInputs, gather_features
 
 LOGIT_SCALE_MAX = math.log(100.0)
-
-
-class DeGLAConfig(PreTrainedConfig):
-    r"""Configuration of [`DeGLAForContrastive`]: the student's CLIP config and the objective's hyperparameters.
-
-    Args:
-        clip_config (`dict` or `CLIPConfig`, *optional*):
-            Config of the student (and of its EMA teacher). Defaults to `CLIPConfig()` (ViT-B/32 sizes).
-        ema_decay (`float`, *optional*, defaults to 0.9996):
-            α of the teacher update θ* ← α·θ* + (1−α)·θ, applied after every optimizer step.
-        lambda_igc (`float`, *optional*, defaults to 0.1):
-            λ1, weight of the image-grounded contrast.
-        lambda_tgc (`float`, *optional*, defaults to 0.1):
-            λ2, weight of the text-grounded contrast.
-        lambda_distill (`float`, *optional*, defaults to 0.005):
-            λ3, weight of the self-distillation term.
-        tgc_temperature (`float`, *optional*, defaults to 0.1):
-            Fixed temperature τ of the text-grounded contrast.
-        distill_reduction (`str`, *optional*, defaults to `"sum"`):
-            `"sum"` over the samples of the global batch (the paper's eq. 7) or `"mean"` over samples.
-        num_negatives (`int`, *optional*, defaults to 4):
-            K, hard-negative captions per positive caption.
-        lora_config (`dict`, *optional*):
-            Keyword arguments of `peft.LoraConfig`; when set, the student (and its teacher copy) carry LoRA adapters
-            and only the adapters and the logit scale train.
-    """
-
-    model_type = "degla"
-    sub_configs = {"clip_config": CLIPConfig}
-
-    def __init__(self, clip_config: dict | CLIPConfig | None = None, ema_decay: float = 0.9996,
-                 lambda_igc: float = 0.1, lambda_tgc: float = 0.1, lambda_distill: float = 0.005,
-                 tgc_temperature: float = 0.1, distill_reduction: str = "sum", num_negatives: int = 4,
-                 lora_config: dict | None = None, **kwargs):
-        if clip_config is None:
-            clip_config = CLIPConfig()
-        elif isinstance(clip_config, dict):
-            clip_config = CLIPConfig(**clip_config)
-        self.clip_config = clip_config
-        self.ema_decay = ema_decay
-        self.lambda_igc = lambda_igc
-        self.lambda_tgc = lambda_tgc
-        self.lambda_distill = lambda_distill
-        self.tgc_temperature = tgc_temperature
-        self.distill_reduction = distill_reduction
-        self.num_negatives = num_negatives
-        self.lora_config = lora_config
-        self._check_values()
-        super().__init__(**kwargs)
-
-    def _check_values(self) -> None:
-        if not 0.0 <= self.ema_decay <= 1.0:
-            raise ValueError(f"ema_decay must lie in [0, 1] (the paper uses 0.9996), got {self.ema_decay}")
-        for name in ("lambda_igc", "lambda_tgc", "lambda_distill"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and value >= 0):
-                raise ValueError(f"{name} must be a number >= 0 (0 switches the term off), got {value!r}")
-        if not self.tgc_temperature > 0:
-            raise ValueError(f"tgc_temperature must be > 0 (the paper uses 0.1), got {self.tgc_temperature}")
-        if self.distill_reduction not in DISTILL_REDUCTIONS:
-            raise ValueError(f"distill_reduction must be one of {DISTILL_REDUCTIONS}, got {self.distill_reduction!r}")
-        if not (isinstance(self.num_negatives, int) and self.num_negatives >= 0):
-            raise ValueError(f"num_negatives must be an integer >= 0, got {self.num_negatives!r}")
-
-    @property
-    def needs_teacher(self) -> bool:
-        """The teacher's forward is only needed by the TGC and distillation terms."""
-        return self.lambda_tgc > 0 or self.lambda_distill > 0
 
 
 @dataclass
@@ -94,10 +29,9 @@ class DeGLAOutput(ModelOutput):
 
     Args:
         loss (`torch.FloatTensor` of shape `()`): L_base + λ1·L_IGC + λ2·L_TGC + λ3·L_Distill.
-        loss_base (`torch.FloatTensor` of shape `()`): hard-negative-aware CLIP loss (eq. 5).
-        loss_igc (`torch.FloatTensor` of shape `()`): image-grounded contrast (eq. 8).
-        loss_tgc (`torch.FloatTensor` of shape `()`): text-grounded contrast (eq. 9).
-        loss_distill (`torch.FloatTensor` of shape `()`): self-distillation (eq. 7).
+        loss_terms (`dict[str, torch.FloatTensor]`, each of shape `()`): every computed term by name: `loss_base`
+            (eq. 5), `loss_igc` (eq. 8), `loss_tgc` (eq. 9), `loss_distill` (eq. 7); a term whose λ is 0 is not
+            computed. Each is also an attribute (`output.loss_igc`).
         logits_per_image (`torch.FloatTensor` of shape `(b, N + N·K)`): scaled image→[captions; negatives].
         logits_per_text (`torch.FloatTensor` of shape `(b, N)`): scaled caption→image similarities.
         image_embeds (`torch.FloatTensor` of shape `(b, d)`): student image embeddings.
@@ -109,10 +43,7 @@ class DeGLAOutput(ModelOutput):
     """
 
     loss: torch.FloatTensor | None = None
-    loss_base: torch.FloatTensor | None = None
-    loss_igc: torch.FloatTensor | None = None
-    loss_tgc: torch.FloatTensor | None = None
-    loss_distill: torch.FloatTensor | None = None
+    loss_terms: dict[str, torch.FloatTensor] | None = None
     logits_per_image: torch.FloatTensor | None = None
     logits_per_text: torch.FloatTensor | None = None
     image_embeds: torch.FloatTensor | None = None
@@ -121,6 +52,13 @@ class DeGLAOutput(ModelOutput):
     teacher_image_embeds: torch.FloatTensor | None = None
     teacher_text_embeds: torch.FloatTensor | None = None
     teacher_negative_text_embeds: torch.FloatTensor | None = None
+
+    def __getattr__(self, name: str):
+        terms = self.__dict__.get("loss_terms")
+        if name.startswith("loss_") and terms is not None and name in terms:
+            return terms[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}"
+                             + (f" (computed terms: {sorted(terms)})" if name.startswith("loss_") and terms else ""))
 
 
 def _pad_to(ids: torch.Tensor, mask: torch.Tensor, length: int, pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,6 +114,7 @@ class DeGLAForContrastive(DeGLAPreTrainedModel):
 
     def __init__(self, config: DeGLAConfig, student: CLIPModel | None = None):
         super().__init__(config)
+        self.objective = DeGLAObjective(config)
         student = student if student is not None else CLIPModel(config.clip_config)
         self.student = _add_lora(student, config.lora_config) if config.lora_config else student
         self.teacher = copy.deepcopy(self.student)
@@ -275,70 +214,50 @@ class DeGLAForContrastive(DeGLAPreTrainedModel):
         image_embeds, all_text = _encode(self.student, pixel_values, texts, masks)
         text_embeds, negative_text_embeds = all_text[:b], (all_text[b:].view(b, k, -1) if k else None)
 
-        teacher = (None, None, None)
-        if return_loss and self.config.needs_teacher:
-            with torch.no_grad():
-                t_image, t_text = _encode(self.teacher, pixel_values, texts, masks)
-            teacher = (t_image, t_text[:b], t_text[b:].view(b, k, -1) if k else None)
-
-        output = DeGLAOutput(image_embeds=image_embeds, text_embeds=text_embeds,
-                             negative_text_embeds=negative_text_embeds, teacher_image_embeds=teacher[0],
-                             teacher_text_embeds=teacher[1], teacher_negative_text_embeds=teacher[2])
+        embeds = dict(image_embeds=image_embeds, text_embeds=text_embeds, negative_text_embeds=negative_text_embeds)
         logit_scale = self.logit_scale.exp()
         if not return_loss:
-            output.logits_per_text = logit_scale * text_embeds @ image_embeds.t()
-            output.logits_per_image = logit_scale * image_embeds @ torch.cat(
-                [text_embeds] + ([negative_text_embeds.flatten(0, 1)] if k else [])).t()
-            return output
-        return self._objective(output, logit_scale, gather_distributed, accumulation_steps)
+            candidates = torch.cat([text_embeds] + ([negative_text_embeds.flatten(0, 1)] if k else []))
+            return DeGLAOutput(logits_per_image=logit_scale * image_embeds @ candidates.t(),
+                               logits_per_text=logit_scale * text_embeds @ image_embeds.t(), **embeds)
 
-    def _objective(self, out: DeGLAOutput, logit_scale: torch.Tensor, gather_distributed: bool,
-                   accumulation_steps: int) -> DeGLAOutput:
-        config = self.config
-        gathered = gather_features(out.image_embeds, out.text_embeds, out.negative_text_embeds,
-                                   enabled=gather_distributed)
-        terms = base_loss(out.image_embeds, out.text_embeds, logit_scale, gathered)
-        out.logits_per_image, out.logits_per_text = terms["logits_per_image"], terms["logits_per_text"]
-        zero = terms["loss_base"].new_zeros(())
-        has_negatives = out.negative_text_embeds is not None
-        if has_negatives and config.lambda_igc > 0:
-            terms.update(igc_loss(out.image_embeds, out.text_embeds, out.negative_text_embeds, logit_scale))
-        if has_negatives and config.lambda_tgc > 0:
-            terms.update(tgc_loss(out.text_embeds, out.teacher_text_embeds, out.negative_text_embeds,
-                                  config.tgc_temperature))
-        if config.lambda_distill > 0:
-            pairs = [(out.image_embeds, out.teacher_image_embeds), (out.text_embeds, out.teacher_text_embeds)]
-            if has_negatives:
-                pairs.append((out.negative_text_embeds, out.teacher_negative_text_embeds))
-            student, teacher = zip(*pairs)
-            terms.update(distill_loss(student, teacher, config.distill_reduction,
-                                      num_shards=gathered.world_size * accumulation_steps))
-        out.loss_base = terms["loss_base"]
-        out.loss_igc = terms.get("loss_igc", zero)
-        out.loss_tgc = terms.get("loss_tgc", zero)
-        out.loss_distill = terms.get("loss_distill", zero)
-        out.loss = (out.loss_base + config.lambda_igc * out.loss_igc + config.lambda_tgc * out.loss_tgc
-                    + config.lambda_distill * out.loss_distill)
-        return out
+        teacher = dict(teacher_image_embeds=None, teacher_text_embeds=None, teacher_negative_text_embeds=None)
+        if self.objective.needs_teacher(has_negatives=k > 0):
+            with torch.no_grad():
+                t_image, t_text = _encode(self.teacher, pixel_values, texts, masks)
+            teacher = dict(teacher_image_embeds=t_image, teacher_text_embeds=t_text[:b],
+                           teacher_negative_text_embeds=t_text[b:].view(b, k, -1) if k else None)
+        gathered = gather_features(image_embeds, text_embeds, negative_text_embeds, enabled=gather_distributed)
+        result = self.objective(ObjectiveInputs(logit_scale=logit_scale, gathered=gathered,
+                                                num_shards=gathered.world_size * accumulation_steps,
+                                                **embeds, **teacher))
+        return DeGLAOutput(loss=result.loss, loss_terms=result.terms, logits_per_image=result.logits_per_image,
+                           logits_per_text=result.logits_per_text, **embeds, **teacher)
 
     # -- export ---------------------------------------------------------------------------------------------
-    def export_clip(self, save_directory: str | os.PathLike, processor=None, **kwargs) -> CLIPModel:
+    def export_clip(self, save_directory: str | os.PathLike, processor=None,
+                    extra_files: dict[str, str] | None = None) -> CLIPModel:
         """Write the student as a plain `CLIPModel` checkpoint (safetensors) that `CLIPModel.from_pretrained` loads.
 
         LoRA adapters (peft) are merged into a copy first, so the export needs nothing but transformers.
-        `processor` (a `CLIPProcessor`) is saved beside it; `kwargs` go to `save_pretrained` (e.g. `push_to_hub`).
-        Returns the exported `CLIPModel`.
+        `processor` (a `CLIPProcessor`) is saved beside it, and `extra_files` ({name: text}, e.g. the model card).
+        The folder is built under a temporary name and swapped in whole: a killed export leaves no folder that
+        looks finished. Returns the exported `CLIPModel`.
         """
         clip = self.student
         if hasattr(clip, "merge_and_unload"):  # a peft model
             clip = copy.deepcopy(clip).merge_and_unload()
-        clip.save_pretrained(save_directory, safe_serialization=True, **kwargs)
-        if processor is not None:
-            processor.save_pretrained(save_directory, **kwargs)
+        with atomic_directory(save_directory) as tmp:
+            clip.save_pretrained(tmp, safe_serialization=True)
+            if processor is not None:
+                processor.save_pretrained(tmp)
+            for name, text in (extra_files or {}).items():
+                with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
+                    f.write(text)
         return clip
 
 
 AutoConfig.register("degla", DeGLAConfig)
 AutoModel.register(DeGLAConfig, DeGLAForContrastive)
 
-__all__ = ["DeGLAConfig", "DeGLAOutput", "DeGLAPreTrainedModel", "DeGLAForContrastive", "LOGIT_SCALE_MAX"]
+__all__ = ["DeGLAOutput", "DeGLAPreTrainedModel", "DeGLAForContrastive", "LOGIT_SCALE_MAX"]

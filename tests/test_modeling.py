@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from huggingface_hub.errors import StrictDataclassFieldValidationError
 from transformers import AutoModel, CLIPModel, CLIPProcessor
 
 from degla import DeGLAConfig, DeGLAForContrastive
@@ -149,7 +150,7 @@ def test_save_pretrained_round_trips_student_and_teacher(model, tmp_path):
     ("distill_reduction", "max", "distill_reduction"), ("num_negatives", -1, "num_negatives"),
 ])
 def test_bad_config_values_raise_clear_errors(field, value, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(StrictDataclassFieldValidationError, match=match):
         DeGLAConfig(clip_config=tiny_clip_config(), **{field: value})
 
 

@@ -1,5 +1,7 @@
 """The negatives data pipeline: schemas (rule columns, NegCLIP TSV), K slots, fill policy, images, collation."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -7,8 +9,9 @@ from datasets import Dataset
 from PIL import Image
 
 from degla.testing_utils import clip_bpe_tokenizer
-from degla.training.data import (DeGLACollator, assign_negative_slots, check_images, check_schema,
-                                 load_negatives_dataset, parse_negative_slots, read_negclip_tsv)
+from degla.schema import check_negatives_dataset
+from degla.training.data import DeGLACollator, TrainDataError, assign_negative_slots, check_images, parse_negative_slots
+from degla.training.formats import load_negatives_dataset, read_negclip_tsv
 
 RULE_COLUMNS = ["neg_reshuffle", "neg_swap_nouns", "neg_swap_adjectives", "neg_replace_adjectives", "neg_replace_nouns"]
 
@@ -25,13 +28,17 @@ def rule_rows(**overrides):
     return Dataset.from_dict(rows)
 
 
-def test_negclip_tsv_reads_the_real_file(shared_dir):
-    ds = read_negclip_tsv(f"{shared_dir}/data/negclip/valid_neg_clip.tsv")
-    assert len(ds) > 4800
+NEGCLIP_TSV = os.path.join(os.path.dirname(__file__), "fixtures", "negclip", "valid_neg_clip_excerpt.tsv")
+
+
+def test_negclip_tsv_reads_the_real_file():
+    ds = read_negclip_tsv(NEGCLIP_TSV)
+    assert len(ds) == 301  # 303 lines: the last record's quoted caption spans two lines
+    assert ds[300]["caption"].startswith("A bunch of people are sitting around while a guy plays")
     assert ds[0]["caption"] == "A child holding a flowered umbrella and petting a yak."
     assert ds[0]["image_path"].endswith("COCO_val2014_000000184613.jpg")
-    assert ds[0]["neg_captions"][0].startswith("A umbrella holding")
-    loaded = load_negatives_dataset(f"{shared_dir}/data/negclip/valid_neg_clip.tsv")
+    assert ds[0]["negative_pool"][0].startswith("A umbrella holding")
+    loaded = load_negatives_dataset(NEGCLIP_TSV)
     picked, stats = assign_negative_slots(loaded.select(range(200)), num_negatives=4)
     assert all(len(n) == 4 for n in picked["negatives"])
     assert stats.sources["rule"] > 0 and stats.sources["other_caption"] > 0  # NegCLIP has ~2 negatives a caption
@@ -76,17 +83,17 @@ def test_drop_policy_counts_dropped_captions():
 ])
 def test_bad_datasets_name_the_problem(change, match):
     with pytest.raises(ValueError, match=match):
-        check_schema(change(rule_rows()), "negatives.parquet")
+        check_negatives_dataset(change(rule_rows()), "negatives.parquet")
 
 
 def test_missing_images_raise_or_are_skipped_and_counted(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     (tmp_path / "b.png").write_bytes(b"not a png")
     ds = rule_rows()
-    with pytest.raises(ValueError, match=r"row 1: image .*b\.png.*--skip_bad_images"):
+    with pytest.raises(TrainDataError, match=r"row 1: image .*b\.png.*--skip_bad_images"):
         check_images(ds, str(tmp_path))
-    kept, skipped = check_images(ds, str(tmp_path), skip_bad_images=True)
-    assert skipped == 2 and kept["caption"] == [ds[0]["caption"]]
+    bad, messages = check_images(ds, str(tmp_path), skip_bad_images=True)
+    assert bad == [1, 2] and "c.png" in messages[1]
 
 
 def test_collator_tokenises_all_texts_together(tmp_path):

@@ -2,11 +2,12 @@
 prompt, an exemplar bank, a validator, a rule-based generator, and batched LLM generation
 through ``transformers.pipeline("text-generation")`` into a ``datasets`` dataset."""
 
+from ..schema import RULES, neg_column, source_column
 from .exemplars import ExemplarSampler, load_exemplars
 from .inputs import DEFAULT_CAPTIONS, CaptionInputError, read_captions
 from .rule_based import generate_rule_based, rewrite_rule_based
-from .rules import RULE_INSTRUCTIONS, RULES, build_messages, build_prompt, neg_column
-from .runner import GenerationConfig, finalize, format_summary, push_to_hub, run_generation, source_column
+from .rules import RULE_INSTRUCTIONS, build_messages, build_prompt
+from .runner import GenerationConfig, finalize, format_summary, push_to_hub, run_generation
 from .validation import REASONS, parse_reply, validate_negative
 
 __all__ = [

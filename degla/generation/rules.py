@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-RULES = ("reshuffle", "swap_nouns", "swap_adjectives", "replace_adjectives", "replace_nouns")
-"""Rule names, in the paper's subtype order (1-5)."""
+from ..schema import RULES, check_rule, neg_column  # noqa: F401  (re-exported: the rules are part of the schema)
 
 RULE_INSTRUCTIONS = {
     "reshuffle": "Reshuffle the overall order of the sentence",
@@ -33,18 +32,6 @@ PROMPT_TEMPLATE = (
 ANSWER_INSTRUCTION = "\nAnswer with the rewritten caption only."
 """Appended to the paper's prompt so that replies can be parsed (the paper's prompt does not
 say how to answer; an 8B model answers with the caption anyway, small models ramble)."""
-
-
-def neg_column(rule: str) -> str:
-    """Dataset column holding the negatives of ``rule``: ``neg_<rule>``."""
-    check_rule(rule)
-    return f"neg_{rule}"
-
-
-def check_rule(rule: str) -> str:
-    if rule not in RULES:
-        raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
-    return rule
 
 
 def format_example(caption: str, negative: str) -> str:

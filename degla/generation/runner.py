@@ -32,18 +32,12 @@ from tqdm.auto import tqdm
 
 from .exemplars import ExemplarSampler
 from .rule_based import rewrite_rule_based
-from .rules import RULES, build_messages, check_rule, neg_column
+from ..hub import push_folder
+from ..schema import RULES, check_rule, neg_column, source_column
+from .rules import build_messages
 from .validation import parse_reply, validate_negative
 
 logger = logging.getLogger(__name__)
-
-SOURCES = ("llm", "rule_based")
-
-
-def source_column(rule: str) -> str:
-    """Provenance column of ``rule``: ``source_<rule>`` = "llm", "rule_based" or None."""
-    return f"source_{check_rule(rule)}"
-
 
 @dataclass
 class GenerationConfig:
@@ -298,21 +292,8 @@ def format_summary(stats: dict[str, RuleStats], n_captions: int) -> str:
 
 
 def push_to_hub(output_dir, repo_id: str, private: bool = False, token: str | None = None, api=None) -> str:
-    """Upload the dataset folder (card, stats, ``data/``; not the work shards) to a dataset repo.
-
-    Args:
-        api: a ``huggingface_hub.HfApi`` (default: a new one with ``token``).
-    Returns:
-        The URL of the commit.
-    """
-    if api is None:
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    info = api.upload_folder(
-        repo_id=repo_id, repo_type="dataset", folder_path=str(output_dir),
-        allow_patterns=["README.md", "generation_stats.json", "data/*.parquet"],
-        commit_message="Upload DeGLA negative captions",
-    )
-    return str(getattr(info, "commit_url", info))
+    """Upload the dataset folder (card, stats, ``data/``; not the work shards) to a dataset repo; returns the
+    commit URL. ``api``: a ``huggingface_hub.HfApi`` (default: a new one with ``token``)."""
+    return push_folder(output_dir, repo_id, repo_type="dataset", token=token, private=private, api=api,
+                       allow_patterns=["README.md", "generation_stats.json", "data/*.parquet"],
+                       commit_message="Upload DeGLA negative captions")

@@ -1,35 +1,36 @@
-"""The negatives dataset: loading (generation output, Hub ids, NegCLIP TSV), K negative slots, images, collation.
+"""From a loaded negatives dataset (`formats.py`) to model inputs: K negative slots, image checks, collation.
 
-Schema (shared with `degla.generation`): one row per caption with `caption`, an image reference (`image`, a
-`datasets.Image` column, or `image_path` relative to `--image_root`) and one string column per rewrite rule,
-`neg_<rule>` (null where the rule produced nothing valid). NegCLIP's TSV (`title`, `filepath`, `neg_caption`)
-is read as `caption`, `image_path` and a list column `neg_captions`.
+The schema is `degla.schema`'s: `caption`, an image reference (`image` or `image_path`) and negatives, as one
+column per rule (`neg_<rule>`, our generation), an ordered list (`slot_negatives`, the authors' DeGLA.json:
+negative i fills slot i) or an unordered pool (`negative_pool`, NegCLIP's TSV).
 """
 
 from __future__ import annotations
 
-import ast
 import logging
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from datasets import Dataset, load_dataset, load_from_disk
+from datasets import Dataset
 from PIL import Image
 
-from ..generation import RULES
+from ..schema import (CAPTION, IMAGE, IMAGE_PATH, NEGATIVE_COLUMNS, NEGATIVE_POOL, RULES, SLOT_NEGATIVES,
+                      neg_column)
+from .formats import TRAIN_FORMATS, TrainDataError, load_negatives_dataset, read_negclip_tsv  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
-NEGATIVE_COLUMNS = tuple(f"neg_{rule}" for rule in RULES)
-NEGCLIP_LIST_COLUMN = "neg_captions"
 # K = 4 slots from the five rules: the two swap rules share a slot (the paper merges two subtypes without saying
 # which). Each slot takes one valid negative of one of its rules, chosen at random (seeded) when several exist.
 DEFAULT_NEGATIVE_SLOTS = "reshuffle;swap_nouns,swap_adjectives;replace_adjectives;replace_nouns"
 FILL_POLICIES = ("fill", "drop")
-COLLATOR_COLUMNS = ("caption", "image", "image_path", "negatives")  # what `DeGLACollator` reads from a row
+NEGATIVES = "negatives"  # the K chosen negatives of a row (added by `assign_negative_slots`)
+INDEX = "index"  # the row's position in the training set (seeds its image augmentation)
+COLLATOR_COLUMNS = (CAPTION, IMAGE, IMAGE_PATH, NEGATIVES, INDEX)  # what `DeGLACollator` reads from a row
 
 
 def parse_negative_slots(spec: str) -> tuple[tuple[str, ...], ...]:
@@ -42,97 +43,58 @@ def parse_negative_slots(spec: str) -> tuple[tuple[str, ...], ...]:
     return slots
 
 
-def read_negclip_tsv(path: str) -> Dataset:
-    """NegCLIP's training TSV (`title`, `filepath`, `neg_caption` = a Python list literal) as our schema."""
-    import pandas as pd
-
-    frame = pd.read_csv(path, sep="\t")
-    missing = {"title", "filepath", "neg_caption"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"{path}: not a NegCLIP TSV, missing columns {sorted(missing)}")
-    negatives = []
-    for row, text in enumerate(frame["neg_caption"]):
-        try:
-            value = ast.literal_eval(text) if isinstance(text, str) else []
-        except (ValueError, SyntaxError) as err:
-            raise ValueError(f"{path}: row {row}: neg_caption is not a list literal ({err}): {text!r:.80}") from None
-        negatives.append([v for v in value if isinstance(v, str) and v.strip()])
-    return Dataset.from_dict({"caption": frame["title"].tolist(), "image_path": frame["filepath"].tolist(),
-                              NEGCLIP_LIST_COLUMN: negatives})
-
-
-def load_negatives_dataset(source: str, split: str = "train") -> Dataset:
-    """Load a negatives dataset from a NegCLIP `.tsv`, a `save_to_disk` folder, a parquet folder or a Hub id."""
-    if source.endswith((".tsv", ".csv")):
-        dataset = read_negclip_tsv(source)
-    elif os.path.isdir(source) and os.path.exists(os.path.join(source, "dataset_info.json")) and \
-            os.path.exists(os.path.join(source, "state.json")):
-        dataset = load_from_disk(source)
-    else:
-        dataset = load_dataset(source, split=split)
-    check_schema(dataset, source)
-    return dataset
-
-
-def check_schema(dataset: Dataset, source: str) -> None:
-    """Raise a clear error (naming the source, the column or the row, and the fix) for a malformed dataset."""
-    columns = set(dataset.column_names)
-    if "caption" not in columns:
-        raise ValueError(f"{source}: no 'caption' column (columns: {sorted(columns)}); rename the caption column "
-                         "to 'caption' (dataset.rename_column)")
-    if not columns & {"image", "image_path"}:
-        raise ValueError(f"{source}: no image reference; add an 'image' (datasets.Image) or 'image_path' column")
-    if not columns & (set(NEGATIVE_COLUMNS) | {NEGCLIP_LIST_COLUMN}):
-        raise ValueError(f"{source}: no negative columns; expected some of {NEGATIVE_COLUMNS} "
-                         "(run scripts/generate_negatives.py) or NegCLIP's list column")
-    captions = dataset["caption"]
-    for row, caption in enumerate(captions):
-        if not isinstance(caption, str) or not caption.strip():
-            raise ValueError(f"{source}: row {row}: empty or non-string caption {caption!r}; remove or fix the row")
-    for column in columns & set(NEGATIVE_COLUMNS):
-        if dataset.features[column].dtype not in ("string", "large_string", "null"):
-            raise ValueError(f"{source}: column {column!r} must hold strings (or nulls), "
-                             f"has {dataset.features[column]}")
-
-
 @dataclass
 class NegativeStats:
-    """How the K negatives of every caption were obtained (nothing is dropped silently)."""
+    """How the K negatives of every caption were obtained (nothing is dropped or ignored silently)."""
 
     rows: int = 0
     rows_dropped: int = 0
     sources: Counter = field(default_factory=Counter)  # "rule" | "other_rule" | "other_caption" → slot count
+    ignored: int = 0  # released negatives beyond the K slots (DeGLA.json records with more than K)
 
     def summary(self) -> str:
         total = sum(self.sources.values()) or 1
-        parts = ", ".join(f"{k}={v} ({100 * v / total:.1f}%)" for k, v in sorted(self.sources.items()))
-        return f"{self.rows} captions, {self.rows_dropped} dropped; negative slots: {parts}"
+        parts = ", ".join(f"{k}={v} ({100 * v / total:.1f}%)" for k, v in sorted(self.sources.items())) or "none"
+        extra = f"; {self.ignored} released negatives beyond K ignored" if self.ignored else ""
+        return f"{self.rows} captions, {self.rows_dropped} dropped; negative slots: {parts}{extra}"
 
 
 def _valid(text) -> bool:
     return isinstance(text, str) and bool(text.strip())
 
 
-def _pick_negatives(row: dict, slots, k: int, rng: np.random.Generator, pool: list[str]):
-    """K negatives for one caption and where each came from."""
-    if NEGCLIP_LIST_COLUMN in row:  # NegCLIP: one untyped list per caption
-        own = [n for n in row[NEGCLIP_LIST_COLUMN] if _valid(n)]
+def _own_negatives(row: dict, slots, k: int, rng: np.random.Generator) -> tuple[list[str], list[str], list[str]]:
+    """(chosen, their sources, the row's other valid negatives) from the row's own columns."""
+    if NEGATIVE_POOL in row:  # NegCLIP: one untyped pool per caption
+        own = [n for n in row[NEGATIVE_POOL] if _valid(n)]
         rng.shuffle(own)
-        chosen, sources = own[:k], ["rule"] * min(k, len(own))
-    else:
-        chosen, sources = [], []
-        for slot in slots:
-            candidates = [row[f"neg_{r}"] for r in slot if _valid(row.get(f"neg_{r}"))]
-            if candidates:
-                chosen.append(candidates[rng.integers(len(candidates))])
+        return own[:k], ["rule"] * min(k, len(own)), own[k:]
+    chosen, sources = [], []
+    if SLOT_NEGATIVES in row:  # the authors' release: negative i is slot i
+        for negative in row[SLOT_NEGATIVES][:k]:
+            if _valid(negative):
+                chosen.append(negative)
                 sources.append("rule")
-        own = [row[c] for c in NEGATIVE_COLUMNS if _valid(row.get(c)) and row[c] not in chosen]
-        rng.shuffle(own)
-        for negative in own[: k - len(chosen)]:
-            chosen.append(negative)
-            sources.append("other_rule")
+        return chosen, sources, []
+    for slot in slots[:k]:
+        candidates = [row[neg_column(r)] for r in slot if _valid(row.get(neg_column(r)))]
+        if candidates:
+            chosen.append(candidates[rng.integers(len(candidates))])
+            sources.append("rule")
+    others = [row[c] for c in NEGATIVE_COLUMNS if _valid(row.get(c)) and row[c] not in chosen]
+    rng.shuffle(others)
+    return chosen, sources, others
+
+
+def _pick_negatives(row: dict, slots, k: int, rng: np.random.Generator, pool: list[str]):
+    """K negatives for one caption and where each came from: its slots, then its other rules, then other captions
+    (`pool` is empty under the drop policy)."""
+    chosen, sources, others = _own_negatives(row, slots, k, rng)
+    for negative in others[: k - len(chosen)]:
+        chosen.append(negative)
+        sources.append("other_rule")
     if pool:
-        own_texts = {row["caption"], *own, *chosen}
+        own_texts = {row[CAPTION], *others, *chosen}
         for _ in range(16 * k):  # other captions' negatives; re-draw the (rare) ones that are this caption's own
             if len(chosen) == k:
                 break
@@ -143,96 +105,164 @@ def _pick_negatives(row: dict, slots, k: int, rng: np.random.Generator, pool: li
     return chosen, sources
 
 
+def _negative_columns(dataset: Dataset) -> list[str]:
+    return [c for c in (*NEGATIVE_COLUMNS, SLOT_NEGATIVES, NEGATIVE_POOL) if c in dataset.column_names]
+
+
 def assign_negative_slots(dataset: Dataset, num_negatives: int, slots: str = DEFAULT_NEGATIVE_SLOTS,
                           policy: str = "fill", seed: int = 0) -> tuple[Dataset, NegativeStats]:
-    """Add a `negatives` column of exactly K strings per caption.
+    """Add a `negatives` column of exactly K strings per caption (and the row `index`).
 
-    Slot i takes a valid negative of one of its rules. A slot left empty is filled (`policy="fill"`) first from
-    the caption's unused negatives of other rules, then from a random negative of another caption of the same
-    1,000-row block; `policy="drop"` drops captions that cannot fill all K slots from their own negatives.
+    With rule columns, slot i takes a valid negative of one of its rules (K below the number of slots: the first
+    K slots). With the authors' ordered list, slot i takes its i-th negative (those beyond K are counted as
+    ignored). A slot left empty is filled (`policy="fill"`) first from the caption's unused negatives of other
+    rules, then from a random negative of another caption of the same 1,000-row block; `policy="drop"` drops
+    captions that cannot fill all K slots from their own negatives. K = 0 trains without negatives.
     Deterministic for a given seed; returns the counts of every source.
     """
     if policy not in FILL_POLICIES:
         raise ValueError(f"missing-negative policy must be one of {FILL_POLICIES}, got {policy!r}")
     slot_rules = parse_negative_slots(slots)
-    if num_negatives > len(slot_rules) and NEGCLIP_LIST_COLUMN not in dataset.column_names:
+    columns = _negative_columns(dataset)
+    stats = NegativeStats(rows=len(dataset))
+    if num_negatives == 0:
+        return dataset.add_column(NEGATIVES, [[]] * len(dataset)).add_column(INDEX, np.arange(len(dataset))), stats
+    if num_negatives > len(slot_rules) and not set(columns) & {SLOT_NEGATIVES, NEGATIVE_POOL}:
         logger.warning("num_negatives=%d > %d slots: extra negatives come from other rules/captions",
                        num_negatives, len(slot_rules))
 
     def pick(batch: dict, indices: list[int]) -> dict:
         rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
-        pool = [n for row in rows for c in (*NEGATIVE_COLUMNS, NEGCLIP_LIST_COLUMN) if c in row
+        pool = [n for row in rows for c in columns
                 for n in (row[c] if isinstance(row[c], list) else [row[c]]) if _valid(n)]
-        negatives, sources = [], []
+        negatives, sources, ignored = [], [], []
         for row, index in zip(rows, indices):
             rng = np.random.default_rng([seed, index])
             chosen, src = _pick_negatives(row, slot_rules, num_negatives, rng, [] if policy == "drop" else pool)
             negatives.append(chosen)
             sources.append(src)
-        return {"negatives": negatives, "negative_sources": sources}
+            ignored.append(max(0, len(row.get(SLOT_NEGATIVES) or []) - num_negatives))
+        return {NEGATIVES: negatives, "negative_sources": sources, "ignored": ignored}
 
-    columns = [c for c in dataset.column_names if c in (*NEGATIVE_COLUMNS, NEGCLIP_LIST_COLUMN, "caption")]
-    picked = dataset.select_columns(columns).map(pick, batched=True, batch_size=1000, with_indices=True,
-                                                 desc="Assigning negative slots")
-    stats = NegativeStats(rows=len(dataset))
+    picked = dataset.select_columns([CAPTION, *columns]).map(
+        pick, batched=True, batch_size=1000, with_indices=True, remove_columns=[CAPTION, *columns],
+        desc="Assigning negative slots")
     for src in picked["negative_sources"]:
         stats.sources.update(src)
-    complete = np.array([len(n) == num_negatives for n in picked["negatives"]])
-    dataset = dataset.add_column("negatives", picked["negatives"])
+    stats.ignored = int(np.sum(picked["ignored"]))
+    complete = np.array([len(n) == num_negatives for n in picked[NEGATIVES]])
+    if not stats.sources:
+        raise TrainDataError(f"no negative captions at all in the training data (every one of {columns} is empty): "
+                             "generate negatives (scripts/generate_negatives.py) or train without them "
+                             "(--num_negatives 0)")
+    dataset = dataset.add_column(NEGATIVES, picked[NEGATIVES])
     if not complete.all():
         stats.rows_dropped = int((~complete).sum())
         dataset = dataset.select(np.flatnonzero(complete))
-    return dataset, stats
+    if len(dataset) == 0:
+        raise TrainDataError(f"every caption was dropped ({stats.summary()}): with --missing_negative_policy drop "
+                             "a caption needs K valid negatives of its own; use fill, or a smaller --num_negatives")
+    return dataset.add_column(INDEX, np.arange(len(dataset))), stats
 
 
-def check_images(dataset: Dataset, image_root: str | None, skip_bad_images: bool = False) -> tuple[Dataset, int]:
-    """Make sure every `image_path` exists and opens; raise naming the first bad row, or skip and count them."""
-    if "image" in dataset.column_names:
-        return dataset, 0
-    root = image_root or ""
-    bad = []
-    for row, path in enumerate(dataset["image_path"]):
-        full = os.path.join(root, path)
-        try:
-            with Image.open(full):
-                pass
-        except (OSError, ValueError) as err:
-            if not skip_bad_images:
-                raise ValueError(f"row {row}: image {full!r} is missing or unreadable ({err.__class__.__name__}); "
-                                 "check --image_root, or pass --skip_bad_images to skip and count such rows") from None
-            bad.append(row)
-    if bad:
-        keep = np.setdiff1d(np.arange(len(dataset)), bad)
-        dataset = dataset.select(keep)
-    return dataset, len(bad)
+# -- images ----------------------------------------------------------------------------------------------------
+def open_image(row: dict, image_root: str | None) -> Image.Image:
+    """The row's image, fully decoded (a truncated file fails here, not halfway through a batch)."""
+    image = row.get(IMAGE)
+    if image is None:
+        image = Image.open(os.path.join(image_root or "", row[IMAGE_PATH]))
+    image.load()
+    return image
 
 
+def describe_image(row: dict, index: int, image_root: str | None) -> str:
+    if row.get(IMAGE_PATH) is not None and row.get(IMAGE) is None:
+        return f"row {index}: image {os.path.join(image_root or '', row[IMAGE_PATH])!r}"
+    return f"row {index}: embedded image"
+
+
+def _image_error(dataset: Dataset, index: int, image_root: str | None) -> str | None:
+    """None if the row's image decodes in full, else a message naming the row and the file."""
+    try:
+        open_image(dataset[int(index)], image_root).close()
+        return None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        if IMAGE in dataset.column_names:
+            where = f"row {index}: embedded image"
+        else:
+            where = describe_image(dataset.select_columns([IMAGE_PATH])[int(index)], index, image_root)
+        return f"{where} is missing, truncated or unreadable ({err.__class__.__name__}: {err})"
+
+
+def check_images(dataset: Dataset, image_root: str | None, skip_bad_images: bool = False,
+                 indices: list[int] | None = None, num_threads: int | None = None) -> tuple[list[int], list[str]]:
+    """Decode every image (of `indices`, default all rows) in full, in threads; returns (bad rows, messages).
+
+    Rows sharing an image file are checked once. Raises on the first bad row unless `skip_bad_images`.
+    """
+    indices = range(len(dataset)) if indices is None else indices
+    if IMAGE_PATH in dataset.column_names and IMAGE not in dataset.column_names:
+        paths = dataset.select_columns([IMAGE_PATH])[list(indices)][IMAGE_PATH]
+        first_of: dict[str, int] = {}
+        for index, path in zip(indices, paths):
+            first_of.setdefault(path, index)
+        to_check = list(first_of.values())
+    else:
+        paths, to_check = None, list(indices)
+    with ThreadPoolExecutor(num_threads or min(16, (os.cpu_count() or 1) + 2)) as pool:
+        errors = dict(zip(to_check, pool.map(lambda i: _image_error(dataset, i, image_root), to_check)))
+    if paths is not None:  # every row of a bad file is bad
+        bad_files = {path for path, i in first_of.items() if errors[i]}
+        bad = [i for i, path in zip(indices, paths) if path in bad_files]
+        messages = {i: errors[first_of[path]] for i, path in zip(indices, paths) if path in bad_files}
+    else:
+        bad = [i for i in to_check if errors[i]]
+        messages = {i: errors[i] for i in bad}
+    if bad and not skip_bad_images:
+        raise TrainDataError(f"{messages[bad[0]]}; check --image_root, or pass --skip_bad_images to skip and count "
+                             f"such rows ({len(bad)} bad rows)")
+    return bad, [messages[i] for i in bad]
+
+
+# -- collation -------------------------------------------------------------------------------------------------
 class DeGLACollator:
-    """Batches rows into model inputs: images through the CLIP image processor, all texts tokenised in one call.
+    """Batches rows into model inputs: images through the training image transform (the same pixels for the
+    student and its teacher), all texts tokenised in one call.
 
     Captions and their K negatives are padded together to the batch's longest text (≤ `max_length`).
+    `image_transform(images, indices)` defaults to the processor's deterministic transform.
     """
 
-    def __init__(self, processor, num_negatives: int, image_root: str | None = None, max_length: int = 77):
+    def __init__(self, processor, num_negatives: int, image_root: str | None = None, max_length: int = 77,
+                 image_transform=None):
         self.processor = processor
         self.num_negatives = num_negatives
         self.image_root = image_root or ""
         self.max_length = max_length
+        self.image_transform = image_transform
 
-    def _image(self, row: dict) -> Image.Image:
-        if row.get("image") is not None:
-            image = row["image"]
-        else:
-            image = Image.open(os.path.join(self.image_root, row["image_path"]))
-        return image.convert("RGB")
+    def _images(self, rows: list[dict]) -> list[Image.Image]:
+        images = []
+        for position, row in enumerate(rows):
+            try:
+                images.append(open_image(row, self.image_root))
+            except (OSError, ValueError, SyntaxError) as err:
+                where = describe_image(row, row.get(INDEX, position), self.image_root)
+                raise TrainDataError(f"{where} cannot be read ({err.__class__.__name__}: {err}); the image check "
+                                     "before training passed it, so the file changed during the run") from err
+        return images
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         b, k = len(rows), self.num_negatives
-        texts = [row["caption"] for row in rows] + [n for row in rows for n in row["negatives"][:k]]
+        texts = [row[CAPTION] for row in rows] + [n for row in rows for n in row[NEGATIVES][:k]]
         tokens = self.processor.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                           return_tensors="pt")
-        pixel_values = self.processor.image_processor([self._image(row) for row in rows],
-                                                      return_tensors="pt")["pixel_values"]
+        images = self._images(rows)
+        if self.image_transform is None:
+            pixel_values = self.processor.image_processor([i.convert("RGB") for i in images],
+                                                          return_tensors="pt")["pixel_values"]
+        else:
+            pixel_values = self.image_transform(images, [row.get(INDEX, i) for i, row in enumerate(rows)])
         ids, mask = tokens["input_ids"], tokens["attention_mask"]
         batch = {"input_ids": ids[:b], "attention_mask": mask[:b], "pixel_values": pixel_values}
         if k:

@@ -1,26 +1,39 @@
-"""Model card and Hub upload of the drop-in CLIP export (`<output_dir>/clip`)."""
+"""The model card of the drop-in CLIP export (`<output_dir>/clip`): what was trained, on what, and how.
+
+The objective's values come from the trained model's `DeGLAConfig` (never from the arguments that built it);
+the recipe from the training arguments. No local absolute path is written: a local model or data folder is
+named by its last component.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 
-from huggingface_hub import HfApi
-
-from .arguments import OBJECTIVE_FIELDS, DeGLATrainingArguments
+from .arguments import DeGLATrainingArguments
 
 RECIPE_FIELDS = ("learning_rate", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "lr_scheduler_type",
-                 "warmup_steps", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
-                 "seed", "negative_slots", "missing_negative_policy", "use_lora")
+                 "warmup_steps", "open_clip_warmup", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+                 "gradient_accumulation_steps", "max_grad_norm", "dataloader_drop_last", "bf16", "fp16", "seed")
+CARD_FILE, RECIPE_FILE = "README.md", "degla_training_args.json"
 
 
-def write_model_card(path: str, base_model: str, args: DeGLATrainingArguments, train_source: str,
-                     data_summary: str, world_size: int) -> None:
-    """Write `README.md` (Hub model card: metadata, usage, recipe, data) into the export folder."""
-    rows = [(name, getattr(args, name)) for name in (*OBJECTIVE_FIELDS, *RECIPE_FIELDS)]
-    rows.append(("global batch", args.per_device_train_batch_size * world_size * args.gradient_accumulation_steps))
-    recipe = "\n".join(f"| `{k}` | {v} |" for k, v in rows)
-    base_line = f"base_model: {base_model}\n" if not os.path.isdir(base_model) else ""
+def public_name(name: str) -> str:
+    """A Hub id as is; a local path by its last component (cards and logs carry no local absolute paths)."""
+    if os.path.exists(os.path.expanduser(name)) or os.path.isabs(name):
+        return os.path.basename(os.path.normpath(name))
+    return name
+
+
+def model_card_files(base_model: str, objective: dict, args: DeGLATrainingArguments, data_options: dict,
+                     train_source: str, data_summary: str, world_size: int) -> dict[str, str]:
+    """`README.md` (Hub model card: metadata, usage, objective, recipe, data) and the recipe as JSON."""
+    rows = {**objective, **{name: getattr(args, name) for name in RECIPE_FIELDS}, **data_options,
+            "global batch": args.per_device_train_batch_size * world_size * args.gradient_accumulation_steps,
+            "processes": world_size}
+    recipe = "\n".join(f"| `{k}` | {v} |" for k, v in rows.items())
+    base = public_name(base_model)
+    base_line = f"base_model: {base}\n" if base == base_model else ""
     card = f"""---
 library_name: transformers
 pipeline_tag: zero-shot-image-classification
@@ -30,7 +43,7 @@ pipeline_tag: zero-shot-image-classification
 - compositionality
 ---
 
-# DeGLA fine-tune of `{base_model}`
+# DeGLA fine-tune of `{base}`
 
 A CLIP model fine-tuned with DeGLA (Decoupled Global-Local Alignment): hard-negative global alignment with
 EMA self-distillation, plus image- and text-grounded contrast on LLM/rule-written negative captions. It is a
@@ -44,26 +57,15 @@ processor = CLIPProcessor.from_pretrained("<this repo or folder>")
 
 ## Training data
 
-`{train_source}`: {data_summary}
+`{public_name(train_source)}`: {data_summary}
 
-## Recipe
+## Objective and recipe
 
 | option | value |
 |---|---|
 {recipe}
 
-Trained with the `degla` library (`accelerate launch scripts/train.py`).
+Trained with the `degla` library (`accelerate launch scripts/train.py`); docs/recipe.md compares every value
+with the paper and the authors' code.
 """
-    with open(os.path.join(path, "README.md"), "w", encoding="utf-8") as f:
-        f.write(card)
-    with open(os.path.join(path, "degla_training_args.json"), "w", encoding="utf-8") as f:
-        json.dump({k: v for k, v in rows}, f, indent=2, default=str)
-
-
-def push_export(path: str, repo_id: str, token: str | None = None, private: bool | None = None,
-                api: HfApi | None = None) -> str:
-    """Create `repo_id` if needed and upload the export folder (not the training wrapper); returns the URL."""
-    api = api or HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    return str(api.upload_folder(folder_path=path, repo_id=repo_id, repo_type="model",
-                                 commit_message="Upload DeGLA fine-tuned CLIP"))
+    return {CARD_FILE: card, RECIPE_FILE: json.dumps(rows, indent=2, default=str)}

@@ -3,67 +3,113 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import os
+from dataclasses import asdict
 
 from accelerate import PartialState
+from accelerate.utils import gather_object
 from transformers import CLIPProcessor
 
+from ..cli import Stage
+from ..configuration_degla import DeGLAConfig
 from ..modeling_degla import DeGLAForContrastive
-from .arguments import DeGLATrainingArguments
-from .data import DeGLACollator, assign_negative_slots, check_images, load_negatives_dataset
-from .export import write_model_card
-from .trainer import DeGLATrainer
+from .arguments import DataArguments, DeGLATrainingArguments, ModelArguments, ObjectiveArguments
+from .data import TrainDataError, assign_negative_slots, check_images, load_negatives_dataset
+from .export import model_card_files
+from .trainer import DeGLATrainer, check_output_dir
 
 logger = logging.getLogger("degla.train")
+DATA_CARD_FIELDS = ("negative_slots", "missing_negative_policy", "train_augmentation", "crop_scale")
 
 
-@dataclass
-class ScriptArguments:
-    model_name_or_path: str = field(default="openai/clip-vit-base-patch32", metadata={
-        "help": "CLIPModel to fine-tune: a Hub id or a local folder (with its CLIPProcessor)."})
-    train_file: str = field(default=None, metadata={
-        "help": "Negatives dataset: generate_negatives.py output / save_to_disk folder / Hub id / NegCLIP .tsv."})
-    image_root: str = field(default=None, metadata={"help": "Folder that `image_path` entries are relative to."})
-    dataset_split: str = field(default="train", metadata={"help": "Split to read from a Hub/parquet dataset."})
-    max_train_samples: int = field(default=None, metadata={"help": "Use only the first N captions (debugging)."})
+def check_resume_objective(checkpoint: str, config: DeGLAConfig, allow_change: bool) -> None:
+    """Refuse to resume `checkpoint` with an objective other than the one it was trained with."""
+    saved = DeGLAConfig.from_pretrained(checkpoint).objective()
+    differs = {name: (saved.get(name), value) for name, value in config.objective().items() if saved.get(name) != value}
+    if differs and not allow_change:
+        listed = "; ".join(f"{name}: checkpoint {old!r}, now {new!r}" for name, (old, new) in differs.items())
+        raise ValueError(f"{checkpoint} was trained with another objective ({listed}); resume with the checkpoint's "
+                         "values, or pass --allow_objective_change to train the rest of the run with the new ones")
+    if differs:
+        logger.warning("resuming %s with a changed objective: %s", checkpoint, differs)
 
 
-def run_training(script_args: ScriptArguments, training_args: DeGLATrainingArguments) -> str:
+def prepare_training_data(data_args: DataArguments, num_negatives: int, seed: int, state: PartialState):
+    """Load, slot and check the training data; returns (dataset, one-line summary). The main process prepares
+    (and caches) the table first; every process then checks its share of the images."""
+    with state.main_process_first():
+        dataset = load_negatives_dataset(data_args.train_file, data_args.train_format, data_args.dataset_split)
+        if data_args.max_train_samples:
+            dataset = dataset.select(range(min(data_args.max_train_samples, len(dataset))))
+        dataset, stats = assign_negative_slots(dataset, num_negatives, data_args.negative_slots,
+                                               data_args.missing_negative_policy, seed)
+    with state.split_between_processes(list(range(len(dataset)))) as mine:
+        bad, messages = check_images(dataset, data_args.image_root, data_args.skip_bad_images, indices=mine)
+    bad, messages = sorted(gather_object(bad)), gather_object(messages)
+    for message in messages[:5]:
+        logger.warning("skipped %s", message)
+    if bad:
+        dataset = dataset.select(sorted(set(range(len(dataset))) - set(bad)))
+    summary = f"{stats.summary()}; {len(bad)} rows skipped for missing or unreadable images"
+    return dataset, summary
+
+
+def build_trainer(model_args: ModelArguments, data_args: DataArguments, objective_args: ObjectiveArguments,
+                  training_args: DeGLATrainingArguments) -> tuple[DeGLATrainer, str]:
+    """Everything `run_training` trains with: the model, the checked data and the trainer (and a data summary)."""
+    state = PartialState()
+    if data_args.train_file is None:
+        raise ValueError("--train_file is required (or run scripts/train.py with no arguments for the embedded "
+                         "default)")
+    resume = training_args.resume_from_checkpoint
+    check_output_dir(training_args, resuming=bool(resume))
+    processor = CLIPProcessor.from_pretrained(model_args.model_name_or_path)
+    model = DeGLAForContrastive.from_clip(model_args.model_name_or_path, lora_config=model_args.lora_config(),
+                                         **asdict(objective_args))
+    if resume:
+        check_resume_objective(resume, model.config, training_args.allow_objective_change)
+
+    dataset, data_summary = prepare_training_data(data_args, model.config.num_negatives, training_args.seed, state)
+    global_batch = training_args.per_device_train_batch_size * state.num_processes
+    if training_args.dataloader_drop_last and len(dataset) < global_batch:
+        raise TrainDataError(f"{len(dataset)} training captions are fewer than one global batch ({global_batch}): "
+                             "with --dataloader_drop_last (the default) no step would run; use a smaller "
+                             "--per_device_train_batch_size or more data")
+    logger.info("Training data: %s", data_summary)
+    trainer = DeGLATrainer(model=model, args=training_args, train_dataset=dataset, processing_class=processor,
+                           data_args=data_args)
+    return trainer, data_summary
+
+
+def run_training(model_args: ModelArguments, data_args: DataArguments, objective_args: ObjectiveArguments,
+                 training_args: DeGLATrainingArguments) -> str:
     """Fine-tune, save the wrapper, export `<output_dir>/clip` with a model card (and push it); returns its path."""
     state = PartialState()
     logging.basicConfig(level=logging.INFO if state.is_main_process else logging.WARNING,
                         format="%(asctime)s %(name)s: %(message)s")
-    if script_args.train_file is None:
-        raise ValueError("--train_file is required (or run scripts/train.py with no arguments for the embedded "
-                         "default)")
-    processor = CLIPProcessor.from_pretrained(script_args.model_name_or_path)
-    model = DeGLAForContrastive.from_clip(script_args.model_name_or_path, lora_config=training_args.lora_config(),
-                                         **training_args.objective_kwargs())
-
-    with state.main_process_first():  # the main process prepares (and caches) the data first
-        dataset = load_negatives_dataset(script_args.train_file, script_args.dataset_split)
-        if script_args.max_train_samples:
-            dataset = dataset.select(range(min(script_args.max_train_samples, len(dataset))))
-        dataset, skipped = check_images(dataset, script_args.image_root, training_args.skip_bad_images)
-        dataset, stats = assign_negative_slots(dataset, training_args.num_negatives, training_args.negative_slots,
-                                               training_args.missing_negative_policy, training_args.seed)
-    data_summary = f"{stats.summary()}; {skipped} rows skipped for missing/unreadable images"
-    logger.info("Training data: %s", data_summary)
-
-    collator = DeGLACollator(processor, training_args.num_negatives, script_args.image_root,
-                             training_args.max_text_length)
-    trainer = DeGLATrainer(model=model, args=training_args, train_dataset=dataset, processing_class=processor,
-                           data_collator=collator)
+    trainer, data_summary = build_trainer(model_args, data_args, objective_args, training_args)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_state()
 
-    export_dir = trainer.export()
-    if trainer.is_world_process_zero():
-        write_model_card(export_dir, script_args.model_name_or_path, training_args, script_args.train_file,
-                         data_summary, state.num_processes)
+    card = model_card_files(model_args.model_name_or_path, trainer.model.config.objective(), training_args,
+                            {name: getattr(data_args, name) for name in DATA_CARD_FIELDS}, data_args.train_file,
+                            data_summary, state.num_processes)
+    export_dir = trainer.export(extra_files=card)
     # Saves the wrapper (student + teacher) locally and, with --push_to_hub, uploads the CLIP export.
     trainer.save_model()
-    state.print(f"Drop-in CLIP checkpoint: {export_dir}  (CLIPModel.from_pretrained({export_dir!r}))")
+    shown = os.path.relpath(export_dir)
+    state.print(f"Drop-in CLIP checkpoint: {shown}  (CLIPModel.from_pretrained({shown!r}))")
     return export_dir
 
 
+def embedded_default() -> list[str]:
+    """`scripts/train.py` without arguments: DeGLA on the shapes world (builds its data once, cached)."""
+    from ..world.pipeline import demo_train_args
+
+    return demo_train_args()
+
+
+TRAINING = Stage(name="train", argument_types=(ModelArguments, DataArguments, ObjectiveArguments,
+                                               DeGLATrainingArguments),
+                 run=run_training, embedded_default=embedded_default,
+                 description="Fine-tune a CLIP model with DeGLA and export a drop-in CLIPModel checkpoint.")

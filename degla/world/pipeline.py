@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import os
 
-from ..generation import RULES, generate_rule_based
+from ..atomic_io import atomic_directory
+from ..generation import generate_rule_based
+from ..schema import RULES, neg_column
 from .clip import BASE_MODEL_DIR
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "degla", "world")
@@ -34,11 +36,12 @@ def build_negatives_dataset(n_images: int = 1000, seed: int = 0, cache_dir: str 
     dataset = finetuning_dataset(n_images=n_images, seed=seed)
     negatives = generate_rule_based(dataset["caption"], RULES, seed=seed)
     for rule in RULES:
-        dataset = dataset.add_column(f"neg_{rule}", negatives[rule])
-    dataset.save_to_disk(path)
+        dataset = dataset.add_column(neg_column(rule), negatives[rule])
     accepted = {rule: sum(n is not None for n in negatives[rule]) for rule in RULES}
-    with open(os.path.join(path, "negatives_summary.json"), "w") as f:
-        json.dump({"captions": len(dataset), "accepted_per_rule": accepted}, f, indent=1)
+    with atomic_directory(path) as tmp:  # a killed build leaves no half-written cache entry
+        dataset.save_to_disk(tmp)
+        with open(os.path.join(tmp, "negatives_summary.json"), "w") as f:
+            json.dump({"captions": len(dataset), "accepted_per_rule": accepted}, f, indent=1)
     return path
 
 

@@ -1,0 +1,65 @@
+"""The Hugging Face Hub, in one place: uploading a finished folder, and fetching one file of a Hub repository.
+
+Every stage that uploads (the CLIP export of a training run, a negatives dataset, a converted checkpoint)
+goes through `push_folder`; files named by `hf://` addresses go through `download_hub_file`, which caches them
+as the Hub client does (`~/.cache/huggingface/hub`, or `HF_HOME`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from huggingface_hub import HfApi, hf_hub_download
+
+REPO_TYPES = ("model", "dataset")
+
+
+def push_folder(folder: str | os.PathLike, repo_id: str, repo_type: str = "model", token: str | None = None,
+                private: bool | None = None, allow_patterns: list[str] | None = None,
+                commit_message: str = "Upload with degla", api: HfApi | None = None) -> str:
+    """Create `repo_id` if needed and upload `folder` (only `allow_patterns`, if given); returns the commit URL."""
+    if repo_type not in REPO_TYPES:
+        raise ValueError(f"repo_type must be one of {REPO_TYPES}, got {repo_type!r}")
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{folder} does not exist: nothing to upload")
+    api = api or HfApi(token=token)
+    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type,
+                             allow_patterns=allow_patterns, commit_message=commit_message)
+    return str(getattr(info, "commit_url", info))
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """A file in a Hub repository, addressed as `hf://[datasets/|models/]<org>/<name>[@<revision>]/<path>`."""
+
+    repo_id: str
+    filename: str
+    repo_type: str = "dataset"
+    revision: str | None = None
+
+
+_HUB_FILE = re.compile(r"^hf://(?:(?P<kind>datasets|models)/)?(?P<repo>[^/@]+/[^/@]+)(?:@(?P<rev>[^/]+))?/(?P<path>.+)$")
+
+
+def parse_hub_file(address: str) -> HubFile | None:
+    """`hf://datasets/wsdwJohn1231/DeGLA/DeGLA.json` → `HubFile`; None when `address` is not an `hf://` address.
+
+    Without `datasets/` or `models/`, the repository is a dataset (what training files come from).
+    """
+    if not address.startswith("hf://"):
+        return None
+    match = _HUB_FILE.match(address)
+    if match is None:
+        raise ValueError(f"{address!r} is not a Hub file address; write hf://datasets/<org>/<name>/<file> "
+                         "(optionally <name>@<revision>)")
+    repo_type = "model" if match["kind"] == "models" else "dataset"
+    return HubFile(match["repo"], match["path"], repo_type, match["rev"])
+
+
+def download_hub_file(hub_file: HubFile, token: str | None = None) -> str:
+    """Download (or reuse from the Hub client's cache) one file; returns its local path."""
+    return hf_hub_download(hub_file.repo_id, hub_file.filename, repo_type=hub_file.repo_type,
+                           revision=hub_file.revision, token=token)

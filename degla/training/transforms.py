@@ -1,0 +1,81 @@
+"""Training-time image transform: the authors' `RandomResizedCrop(size, scale=(0.9, 1.0))`, bicubic, then CLIP
+normalisation (open_clip's training transform), seeded per (seed, epoch, sample) so that resuming is exact.
+
+Evaluation (and `train_augmentation="none"`) uses the checkpoint's deterministic `CLIPImageProcessor`.
+The crop parameters follow torchvision's `RandomResizedCrop.get_params` (ten tries at a random area and aspect
+ratio, then the largest centre crop of an allowed ratio); the crop and resize are PIL's, as torchvision does for
+PIL images.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from PIL import Image
+
+AUGMENTATIONS = ("random_resized_crop", "none")
+RATIO = (3 / 4, 4 / 3)  # torchvision's default aspect-ratio range, which open_clip keeps
+
+
+def random_resized_crop_box(width: int, height: int, scale: tuple[float, float], rng: np.random.Generator,
+                            ratio: tuple[float, float] = RATIO) -> tuple[int, int, int, int]:
+    """(left, top, crop width, crop height) by torchvision's `RandomResizedCrop.get_params` algorithm."""
+    area = width * height
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target_area = area * rng.uniform(scale[0], scale[1])
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = int(round(math.sqrt(target_area * aspect)))
+        h = int(round(math.sqrt(target_area / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            return int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1)), w, h
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        w, h = int(round(height * max(ratio))), height
+    else:
+        w, h = width, height
+    return (width - w) // 2, (height - h) // 2, w, h
+
+
+class TrainImageTransform:
+    """Images of a training batch → `pixel_values`, the same for the student and its teacher.
+
+    Args:
+        image_processor: the checkpoint's `CLIPImageProcessor` (its crop size, mean and std are used; with
+            `augmentation="none"` it is applied as is).
+        augmentation: `"random_resized_crop"` or `"none"`.
+        scale: area range of the random crop (the authors: (0.9, 1.0)).
+        seed: the run's seed; sample `i` of epoch `e` is cropped with the generator seeded by (seed, e, i).
+    """
+
+    def __init__(self, image_processor, augmentation: str = "random_resized_crop",
+                 scale: tuple[float, float] = (0.9, 1.0), seed: int = 0):
+        if augmentation not in AUGMENTATIONS:
+            raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, got {augmentation!r}")
+        self.image_processor = image_processor
+        self.augmentation = augmentation
+        self.scale = tuple(scale)
+        self.seed = seed
+        crop = image_processor.crop_size
+        self.size = (crop["width"], crop["height"])
+        self.mean = np.asarray(image_processor.image_mean, dtype=np.float32)
+        self.std = np.asarray(image_processor.image_std, dtype=np.float32)
+        self.epoch = 0  # set by the trainer at the start of every epoch
+
+    def crop(self, image: Image.Image, index: int) -> Image.Image:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        left, top, w, h = random_resized_crop_box(image.width, image.height, self.scale, rng)
+        # crop, then resize (as torchvision: PIL's `resize(box=...)` would read pixels outside the crop)
+        return image.crop((left, top, left + w, top + h)).resize(self.size, Image.Resampling.BICUBIC)
+
+    def __call__(self, images: list[Image.Image], indices: list[int]) -> torch.Tensor:
+        images = [image.convert("RGB") for image in images]
+        if self.augmentation == "none":
+            return self.image_processor(images, return_tensors="pt")["pixel_values"]
+        pixels = np.stack([np.asarray(self.crop(image, i), dtype=np.float32) for image, i in zip(images, indices)])
+        pixels = (pixels / 255.0 - self.mean) / self.std
+        return torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)))

@@ -1,0 +1,72 @@
+"""Shared by the training tests: a tiny CLIP checkpoint with the real CLIP tokenizer, a small negatives dataset,
+and running `scripts/train.py`'s code in process."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset, Image as ImageFeature
+from PIL import Image
+from safetensors.torch import load_file
+from transformers import CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+from degla.testing_utils import CLIP_BPE_VOCAB_SIZE, clip_bpe_tokenizer, tiny_clip_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORDS = ["red", "blue", "green", "small", "large", "dog", "cat", "car", "table", "tree", "left", "right"]
+
+
+def _caption(rng):
+    a, b, c, d = rng.choice(WORDS, 4, replace=False)
+    return f"a {a} {b} next to a {c} {d}"
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny_clip")
+    torch.manual_seed(0)
+    CLIPModel(tiny_clip_config(vocab_size=CLIP_BPE_VOCAB_SIZE)).save_pretrained(path)
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 30},
+                                                                 crop_size={"height": 30, "width": 30}),
+                              tokenizer=clip_bpe_tokenizer())
+    processor.save_pretrained(path)
+    return str(path)
+
+
+def make_rows(n=16, seed=0, missing_every=5):
+    rng = np.random.default_rng(seed)
+    rows = {"caption": [], "image": []}
+    rows.update({f"neg_{r}": [] for r in ("reshuffle", "swap_nouns", "swap_adjectives", "replace_adjectives",
+                                         "replace_nouns")})
+    for i in range(n):
+        rows["caption"].append(_caption(rng))
+        rows["image"].append(Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)))
+        for j, column in enumerate(c for c in rows if c.startswith("neg_")):
+            rows[column].append(None if (i + j) % missing_every == 0 else _caption(rng))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("negatives")
+    Dataset.from_dict(make_rows()).cast_column("image", ImageFeature()).save_to_disk(str(path))
+    return str(path)
+
+
+def train_args(model_dir, data_dir, out, *extra):
+    return ["--model_name_or_path", model_dir, "--train_file", data_dir, "--output_dir", str(out),
+            "--learning_rate", "1e-3", "--warmup_steps", "0", "--lr_scheduler_type", "constant",
+            "--ema_decay", "0.5", "--logging_steps", "1", "--report_to", "none", "--seed", "7",
+            "--dataloader_num_workers", "0", "--save_strategy", "no", *extra]
+
+
+def run_in_process(argv):
+    from degla.cli import main
+    from degla.training import TRAINING
+
+    return main(TRAINING, argv)
+
+
+def load_wrapper_weights(run_dir):
+    return load_file(os.path.join(run_dir, "model.safetensors"))
