@@ -31,6 +31,21 @@ def push_folder(folder: str | os.PathLike, repo_id: str, repo_type: str = "model
     return str(getattr(info, "commit_url", info))
 
 
+def looks_like_local_path(name: str) -> bool:
+    """A Hub repository is `org/name` (or a bare legacy `name`); a name with more separators, a leading `.`, `/`
+    or `~`, a trailing separator or a file extension is a local path (a missing one is an error, not a Hub lookup)."""
+    if name.startswith(("/", ".", "~")) or name.endswith(("/", os.sep)) or name.count("/") > 1:
+        return True
+    return os.path.splitext(name)[1].lower() in (".json", ".jsonl", ".tsv", ".csv", ".parquet", ".arrow", ".pt",
+                                                 ".safetensors")
+
+
+def check_local_path(name: str, option: str) -> None:
+    """Raise naming `option` when `name` is meant as a local path (see `looks_like_local_path`) that is missing."""
+    if looks_like_local_path(name) and not os.path.exists(os.path.expanduser(name)):
+        raise FileNotFoundError(f"{option} {name!r}: no such file or folder (a Hub repository is named org/name)")
+
+
 @dataclass(frozen=True)
 class HubFile:
     """A file in a Hub repository, addressed as `hf://[datasets/|models/]<org>/<name>[@<revision>]/<path>`."""

@@ -85,8 +85,9 @@ def check_negatives_dataset(dataset: datasets.Dataset, source: str) -> None:
         if dataset.features[column].dtype not in ("string", "large_string", "null"):
             raise ValueError(f"{source}: column {column!r} must hold strings (or nulls), "
                              f"has {dataset.features[column]}")
+    captions = dataset.select_columns([CAPTION])  # not the other columns (images are decoded on access)
     for start in range(0, len(dataset), 100_000):
-        for offset, caption in enumerate(dataset[start:start + 100_000][CAPTION]):
+        for offset, caption in enumerate(captions[start:start + 100_000][CAPTION]):
             if not isinstance(caption, str) or not caption.strip():
                 raise ValueError(f"{source}: row {start + offset}: empty or non-string caption {caption!r}; remove "
                                  "or fix the row")

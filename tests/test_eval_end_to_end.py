@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from degla.eval import CLIPFeatureEncoder, EvalDataConfig, evaluate_model
+
 from eval_helpers import placeholder_image, save_tiny_clip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -12,6 +12,7 @@ from PIL import Image
 from degla.eval import EvalDataConfig
 from degla.eval.tasks import aro, classification, retrieval, sugarcrepe, valse
 from degla.eval.tasks.order_perturbations import LexiconTagger, order_candidates
+
 from eval_helpers import ControlledEncoder, placeholder_image, unit_score_vector
 
 

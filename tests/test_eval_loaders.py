@@ -12,6 +12,7 @@ from degla.eval.encoder import ImageRef
 from degla.eval.tasks import aro, classification, sugarcrepe, valse
 from degla.eval.tasks.karpathy import load_karpathy
 from degla.eval.tasks.order_perturbations import LexiconTagger, order_candidates, pre_caption, word_tokenize
+
 from eval_helpers import placeholder_image
 
 

@@ -111,8 +111,9 @@ def test_bad_negative_shape_is_named(model):
 
 
 def test_export_clip_loads_as_plain_clip_with_identical_embeddings(model, tmp_path):
-    from degla.testing_utils import clip_bpe_tokenizer
     from transformers import CLIPImageProcessor
+
+    from degla.testing_utils import clip_bpe_tokenizer
 
     processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 30},
                                                                  crop_size={"height": 30, "width": 30}),

@@ -5,19 +5,15 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
-from datasets import Dataset, Image as ImageFeature
-from PIL import Image
 from safetensors.torch import load_file
-from transformers import CLIPImageProcessor, CLIPModel, CLIPProcessor
+from transformers import CLIPModel, CLIPProcessor
 
 from degla import DeGLAForContrastive
-from degla.testing_utils import CLIP_BPE_VOCAB_SIZE, clip_bpe_tokenizer, tiny_clip_config
+from degla.testing_utils import tiny_clip_config
 
-from training_helpers import (ROOT, load_wrapper_weights, make_rows, run_in_process, tiny_dataset_dir,  # noqa: F401
-                              tiny_model_dir, train_args)
+from training_helpers import ROOT, load_wrapper_weights, run_in_process, train_args
 
 
 def test_training_changes_every_student_weight_and_the_teacher_only_through_ema(tiny_model_dir, tiny_dataset_dir, tmp_path):

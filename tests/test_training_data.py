@@ -8,8 +8,8 @@ import torch
 from datasets import Dataset
 from PIL import Image
 
-from degla.testing_utils import clip_bpe_tokenizer
 from degla.schema import check_negatives_dataset
+from degla.testing_utils import clip_bpe_tokenizer
 from degla.training.data import DeGLACollator, TrainDataError, assign_negative_slots, check_images, parse_negative_slots
 from degla.training.formats import load_negatives_dataset, read_negclip_tsv
 

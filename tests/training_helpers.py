@@ -1,17 +1,11 @@
-"""Shared by the training tests: a tiny CLIP checkpoint with the real CLIP tokenizer, a small negatives dataset,
-and running `scripts/train.py`'s code in process."""
+"""Shared by the training tests: a small negatives dataset and running `scripts/train.py`'s code in process (the
+`tiny_model_dir` and `tiny_dataset_dir` fixtures are in conftest.py)."""
 
 import os
 
 import numpy as np
-import pytest
-import torch
-from datasets import Dataset, Image as ImageFeature
 from PIL import Image
 from safetensors.torch import load_file
-from transformers import CLIPImageProcessor, CLIPModel, CLIPProcessor
-
-from degla.testing_utils import CLIP_BPE_VOCAB_SIZE, clip_bpe_tokenizer, tiny_clip_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = ["red", "blue", "green", "small", "large", "dog", "cat", "car", "table", "tree", "left", "right"]
@@ -20,18 +14,6 @@ WORDS = ["red", "blue", "green", "small", "large", "dog", "cat", "car", "table",
 def _caption(rng):
     a, b, c, d = rng.choice(WORDS, 4, replace=False)
     return f"a {a} {b} next to a {c} {d}"
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tiny_clip")
-    torch.manual_seed(0)
-    CLIPModel(tiny_clip_config(vocab_size=CLIP_BPE_VOCAB_SIZE)).save_pretrained(path)
-    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 30},
-                                                                 crop_size={"height": 30, "width": 30}),
-                              tokenizer=clip_bpe_tokenizer())
-    processor.save_pretrained(path)
-    return str(path)
 
 
 def make_rows(n=16, seed=0, missing_every=5):
@@ -45,13 +27,6 @@ def make_rows(n=16, seed=0, missing_every=5):
         for j, column in enumerate(c for c in rows if c.startswith("neg_")):
             rows[column].append(None if (i + j) % missing_every == 0 else _caption(rng))
     return rows
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("negatives")
-    Dataset.from_dict(make_rows()).cast_column("image", ImageFeature()).save_to_disk(str(path))
-    return str(path)
 
 
 def train_args(model_dir, data_dir, out, *extra):

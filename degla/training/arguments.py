@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, make_dataclass
 from transformers import TrainingArguments
 
 from ..configuration_degla import objective_fields
+from ..hub import check_local_path
 from .data import DEFAULT_NEGATIVE_SLOTS, FILL_POLICIES, TRAIN_FORMATS, parse_negative_slots
 from .transforms import AUGMENTATIONS
 
@@ -33,6 +34,9 @@ class ModelArguments:
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
     lora_target_modules: str = field(default="q_proj,k_proj,v_proj,out_proj,fc1,fc2", metadata={
         "help": "Comma-separated module names that get adapters."})
+
+    def __post_init__(self):
+        check_local_path(self.model_name_or_path, "--model_name_or_path")
 
     def lora_config(self) -> dict | None:
         """Keyword arguments of `peft.LoraConfig` for the student, or None without `--use_lora`."""

@@ -18,8 +18,7 @@ import torch
 from datasets import Dataset
 from PIL import Image
 
-from ..schema import (CAPTION, IMAGE, IMAGE_PATH, NEGATIVE_COLUMNS, NEGATIVE_POOL, RULES, SLOT_NEGATIVES,
-                      neg_column)
+from ..schema import CAPTION, IMAGE, IMAGE_PATH, NEGATIVE_COLUMNS, NEGATIVE_POOL, RULES, SLOT_NEGATIVES, neg_column
 from .formats import TRAIN_FORMATS, TrainDataError, load_negatives_dataset, read_negclip_tsv  # noqa: F401
 
 logger = logging.getLogger(__name__)

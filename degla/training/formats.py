@@ -26,8 +26,9 @@ import tempfile
 
 import pyarrow as pa
 from datasets import Dataset, load_dataset, load_from_disk
+from datasets.data_files import EmptyDatasetError
 
-from ..hub import download_hub_file, parse_hub_file
+from ..hub import check_local_path, download_hub_file, parse_hub_file
 from ..schema import CAPTION, IMAGE_ID, IMAGE_PATH, NEGATIVE_POOL, SLOT_NEGATIVES, check_negatives_dataset
 
 logger = logging.getLogger(__name__)
@@ -45,15 +46,6 @@ class TrainDataError(ValueError):
 
 
 # -- where the file is, and what it is ------------------------------------------------------------------------
-def looks_like_local_path(source: str) -> bool:
-    """A Hub dataset id is `org/name`; anything else with a separator, a dot prefix or an extension is a path."""
-    if source.startswith(("/", ".", "~")) or source.endswith(("/", os.sep)):
-        return True
-    if source.count("/") != 1:
-        return True
-    return os.path.splitext(source)[1].lower() in (".json", ".jsonl", ".tsv", ".csv", ".parquet", ".arrow")
-
-
 def resolve_source(source: str) -> str:
     """A local path for `hf://` files (downloaded and cached by the Hub client); other sources unchanged.
 
@@ -62,11 +54,8 @@ def resolve_source(source: str) -> str:
     hub_file = parse_hub_file(source)
     if hub_file is not None:
         return download_hub_file(hub_file)
-    source = os.path.expanduser(source)
-    if not os.path.exists(source) and looks_like_local_path(source):
-        raise FileNotFoundError(f"--train_file {source!r}: no such file or folder (a Hub dataset is named "
-                                "org/name; a Hub file hf://datasets/org/name/file)")
-    return source
+    check_local_path(source, "--train_file")
+    return os.path.expanduser(source)
 
 
 def _first_json_value_start(path: str) -> str:
@@ -123,7 +112,7 @@ def read_negclip_tsv(path: str) -> Dataset:
 
 
 # -- the authors' DeGLA.json -------------------------------------------------------------------------------------
-def iter_json_array(path: str, chunk_chars: int = 1 << 24):
+def iter_json_array(path: str, chunk_chars: int = 1 << 22):
     """Yield the elements of a top-level JSON array one by one, holding at most one chunk of text in memory."""
     decoder = json.JSONDecoder()
     with open(path, encoding="utf-8") as f:
@@ -210,7 +199,7 @@ def _degla_json_record(path: str, index: int, record) -> tuple[str, int, str, li
     return caption, image_id, COCO_TRAIN_IMAGE.format(image_id), negatives
 
 
-def convert_degla_json(path: str, destination: str, batch_size: int = 50_000) -> int:
+def convert_degla_json(path: str, destination: str, batch_size: int = 10_000) -> int:
     """Stream `DeGLA.json` into one Arrow file (`datasets`' format) at `destination`; returns the record count."""
     count = 0
     with pa.OSFile(destination, "wb") as sink, pa.ipc.new_stream(sink, DEGLA_JSON_SCHEMA) as writer:
@@ -255,6 +244,22 @@ def read_degla_json(path: str, cache_dir: str = DEFAULT_CACHE_DIR) -> Dataset:
     return Dataset.from_file(arrow)
 
 
+def _load_with_datasets(path: str, source: str, split: str) -> Dataset:
+    """Parquet/arrow/JSON-lines files, a folder of them, or a Hub dataset id, through `datasets`."""
+    try:
+        if os.path.isfile(path):
+            builder = os.path.splitext(path)[1].lstrip(".").replace("jsonl", "json")
+            return load_dataset(builder, data_files=path, split="train")
+        return load_dataset(path, split=split)
+    except EmptyDatasetError:
+        raise TrainDataError(f"{source}: no data files (a negatives dataset folder holds parquet files or a "
+                             "save_to_disk dataset)") from None
+    except ValueError as err:
+        if "corresponds to no data" in str(err):
+            raise TrainDataError(f"{source}: the dataset has no rows") from None
+        raise
+
+
 # -- any of them ----------------------------------------------------------------------------------------------
 def load_negatives_dataset(source: str, train_format: str = "auto", split: str = "train",
                            cache_dir: str = DEFAULT_CACHE_DIR) -> Dataset:
@@ -269,11 +274,11 @@ def load_negatives_dataset(source: str, train_format: str = "auto", split: str =
     elif detected == "degla_json":
         dataset = read_degla_json(path, cache_dir)
     elif os.path.isdir(path) and os.path.exists(os.path.join(path, "state.json")):
+        with open(os.path.join(path, "state.json")) as f:
+            if not json.load(f).get("_data_files"):
+                raise TrainDataError(f"{source}: the dataset has no rows")
         dataset = load_from_disk(path)
-    elif os.path.isfile(path):
-        dataset = load_dataset(os.path.splitext(path)[1].lstrip(".").replace("jsonl", "json"), data_files=path,
-                               split="train")
     else:
-        dataset = load_dataset(path, split=split)
+        dataset = _load_with_datasets(path, source, split)
     check_negatives_dataset(dataset, source)
     return dataset
