@@ -4,7 +4,7 @@ import pytest
 import torch
 from datasets import Dataset
 from datasets import Image as ImageFeature
-from transformers import CLIPImageProcessor, CLIPModel, CLIPProcessor
+from transformers import CLIPImageProcessorPil, CLIPModel, CLIPProcessor
 
 from degla.testing_utils import CLIP_BPE_VOCAB_SIZE, clip_bpe_tokenizer, tiny_clip_config
 
@@ -25,7 +25,7 @@ def tiny_model_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny_clip")
     torch.manual_seed(0)
     CLIPModel(tiny_clip_config(vocab_size=CLIP_BPE_VOCAB_SIZE)).save_pretrained(path)
-    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 30},
+    processor = CLIPProcessor(image_processor=CLIPImageProcessorPil(size={"shortest_edge": 30},
                                                                  crop_size={"height": 30, "width": 30}),
                               tokenizer=clip_bpe_tokenizer())
     processor.save_pretrained(path)

@@ -111,11 +111,11 @@ def test_bad_negative_shape_is_named(model):
 
 
 def test_export_clip_loads_as_plain_clip_with_identical_embeddings(model, tmp_path):
-    from transformers import CLIPImageProcessor
+    from transformers import CLIPImageProcessorPil
 
     from degla.testing_utils import clip_bpe_tokenizer
 
-    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 30},
+    processor = CLIPProcessor(image_processor=CLIPImageProcessorPil(size={"shortest_edge": 30},
                                                                  crop_size={"height": 30, "width": 30}),
                               tokenizer=clip_bpe_tokenizer())
     model.export_clip(tmp_path, processor=processor)

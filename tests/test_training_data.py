@@ -97,11 +97,11 @@ def test_missing_images_raise_or_are_skipped_and_counted(tmp_path):
 
 
 def test_collator_tokenises_all_texts_together(tmp_path):
-    from transformers import CLIPImageProcessor, CLIPProcessor
+    from transformers import CLIPImageProcessorPil, CLIPProcessor
 
     for name in "abc":
         Image.fromarray(np.full((40, 50, 3), 120, np.uint8)).save(tmp_path / f"{name}.png")
-    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 30},
+    processor = CLIPProcessor(image_processor=CLIPImageProcessorPil(size={"shortest_edge": 30},
                                                                  crop_size={"height": 30, "width": 30}),
                               tokenizer=clip_bpe_tokenizer())
     ds, _ = assign_negative_slots(rule_rows(), num_negatives=4)

@@ -14,6 +14,7 @@ import os
 import datasets
 from PIL import Image
 
+from degla.schema import CAPTION, IMAGE, IMAGE_PATH, negatives_features
 from degla.world.shapes import WorldConfig, finetuning_config, generate
 
 
@@ -43,9 +44,10 @@ def finetuning_dataset(n_images: int = 2000, seed: int = 0, image_dir: str | Non
             captions.append(caption)
             images.append(path if path is not None else pil)
             paths.append(path)
-    columns = {"caption": captions, "image": images}
-    features = {"caption": datasets.Value("string"), "image": datasets.Image()}
+    columns = {CAPTION: captions, IMAGE: images}
     if image_dir is not None:
-        columns["image_path"] = paths
-        features["image_path"] = datasets.Value("string")
-    return datasets.Dataset.from_dict(columns, features=datasets.Features(features))
+        columns[IMAGE_PATH] = paths
+    features = negatives_features(rules=(), image=IMAGE, with_sources=False)
+    if image_dir is not None:
+        features[IMAGE_PATH] = datasets.Value("string")
+    return datasets.Dataset.from_dict(columns, features=features)
