@@ -1,4 +1,5 @@
-"""The README's main job and the miniature experiment, run as a user runs them (subprocesses, no arguments)."""
+"""The README's main job, run as a user runs it (subprocesses, no arguments). The miniature study's smoke test is in
+tests/test_study.py."""
 
 import json
 import os
@@ -34,15 +35,3 @@ def test_train_then_evaluate_with_no_arguments(tmp_path):
     assert set(results["zeroshot"]) == {"colour_shape", "heldout", "avg"}
     assert {"vg_relation", "vg_attribution", "coco_order"} <= set(results["aro"])
     assert results["zeroshot"]["colour_shape"] > 30  # far above chance (1.8 %): the fine-tune kept recognition
-
-
-@pytest.mark.slow
-def test_miniature_experiment_smoke(tmp_path):
-    run_script([os.path.join(ROOT, "scripts", "reproduce_miniature.py"), "--quick", "--seeds", "0", "1",
-                "--variants", "base", "degla", "--lambda_distill_sweep", "--output_dir", str(tmp_path / "out")],
-               tmp_path, tmp_path / "home")
-    table = (tmp_path / "out" / "results.md").read_text()
-    assert "| base | 1 |" in table and "| degla | 2 |" in table and "±" in table
-    raw = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert [r["seed"] for r in raw["degla"]] == [0, 1]
-    assert (tmp_path / "out" / "tradeoff.png").stat().st_size > 10_000
