@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 import torch
-from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor
 
 # Keys some releases carry that are not weights (OpenAI's JIT metadata, open_clip's causal-mask buffer).
 _NON_WEIGHT_KEYS = {"input_resolution", "context_length", "vocab_size", "attn_mask"}
@@ -127,10 +127,16 @@ def convert_openclip_checkpoint(state_dict: dict[str, torch.Tensor], hidden_act:
 
 
 def openai_clip_processor(image_size: int) -> CLIPProcessor:
-    """OpenAI CLIP's preprocessing (bicubic resize, centre crop, OpenAI mean/std) and BPE tokenizer, offline."""
+    """OpenAI CLIP's preprocessing (bicubic resize, centre crop, OpenAI mean/std) and BPE tokenizer, offline.
+
+    Saved, it is a plain `CLIPImageProcessor` config (the PIL class is used here only because the default class
+    needs torchvision, and asking for it without torchvision warns). transformers' centre crop is off by one pixel
+    from torchvision's for some image sizes; `degla.eval.OpenCLIPImageProcessor` reads this same config with
+    torchvision's crop and is what the evaluation harness uses (docs/evaluation.md, Parity).
+    """
     from .testing_utils import clip_bpe_tokenizer
 
-    image_processor = CLIPImageProcessor(size={"shortest_edge": image_size},
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": image_size},
                                          crop_size={"height": image_size, "width": image_size},
                                          image_mean=OPENAI_IMAGE_MEAN, image_std=OPENAI_IMAGE_STD)
     return CLIPProcessor(image_processor=image_processor, tokenizer=clip_bpe_tokenizer())

@@ -6,7 +6,7 @@ Usage:
 python scripts/report.py eval/clip eval/negclip eval/degla-vitb32 --output_dir report/
 ```
 
-Each positional argument is an `--output_dir` of scripts/evaluate.py (or its results.json); the run is named
+Each positional argument is an `--output_dir` of scripts/evaluate_clip.py (or its results.json); the run is named
 after its folder unless `--names` is given. Writes `report.md` (tables shaped like the paper's tables 2-6 and the
 retrieval figure, one row per run) and `tradeoff.png` (compositional average vs zero-shot average).
 """
@@ -16,12 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]  # see scripts/evaluate.py
-
-from degla.eval import plot_tradeoff, render_markdown  # noqa: E402
+from degla.eval import plot_tradeoff, render_markdown
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -39,7 +35,7 @@ def load_runs(paths: list[str], names: list[str] | None) -> dict[str, dict]:
     for i, path in enumerate(paths):
         file = path if path.endswith(".json") else os.path.join(path, "results.json")
         if not os.path.isfile(file):
-            raise SystemExit(f"no results.json at {file} (run scripts/evaluate.py --output_dir {path} first)")
+            raise SystemExit(f"no results.json at {file} (run scripts/evaluate_clip.py --output_dir {path} first)")
         try:
             with open(file, encoding="utf-8") as f:
                 results = json.load(f)

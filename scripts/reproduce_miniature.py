@@ -5,7 +5,7 @@
 
 Every variant fine-tunes the shipped base CLIP (`degla/world/base_model`) on the world's fine-tuning data with
 rule-based negatives, through `run_training` (the code behind `scripts/train.py`), then scores the export with
-`evaluate_model` (the code behind `scripts/evaluate.py`) on the world's benchmarks in the real formats.
+`evaluate_model` (the code behind `scripts/evaluate_clip.py`) on the world's benchmarks in the real formats.
 Writes `<output_dir>/results.md` (means ± std over seeds), `results.json` (every run) and `tradeoff.png`.
 Rows: the base model; NegCLIP-style (base loss with negatives) at the recipe's learning rate and at two lower
 ones (its own compositional/general trade-off); DeGLA without self-distillation; DeGLA (paper's λ); and DeGLA
@@ -18,18 +18,13 @@ import argparse
 import json
 import os
 import statistics
-import sys
 
-# scripts/evaluate.py shadows the `evaluate` package that degla.eval imports: drop this folder from the path.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+from transformers import HfArgumentParser
 
-from transformers import HfArgumentParser  # noqa: E402
-
-from degla.eval import evaluate_model  # noqa: E402
-from degla.training import DeGLATrainingArguments  # noqa: E402
-from degla.training.run import ScriptArguments, run_training  # noqa: E402
-from degla.world.pipeline import BASE_MODEL_DIR, DEFAULT_CACHE_DIR, build_benchmarks, demo_train_args  # noqa: E402
+from degla.eval import evaluate_model
+from degla.training import DeGLATrainingArguments
+from degla.training.run import ScriptArguments, run_training
+from degla.world.pipeline import BASE_MODEL_DIR, DEFAULT_CACHE_DIR, build_benchmarks, demo_train_args
 
 # Table 7's rows (CN = compositional negatives, SD = self-distillation) plus a plain fine-tune control.
 VARIANTS = {

@@ -23,13 +23,13 @@ def placeholder_image(path: str, seed: int = 0, size: tuple[int, int] = (48, 40)
 
 def save_tiny_clip(path: str, seed: int = 0) -> str:
     """A random tiny CLIPModel + CLIPProcessor (real CLIP BPE tokenizer, 30 px images) saved with safetensors."""
-    from transformers import CLIPImageProcessor, CLIPModel, CLIPProcessor
+    from transformers import CLIPImageProcessorPil, CLIPModel, CLIPProcessor
 
     from degla.testing_utils import CLIP_BPE_VOCAB_SIZE, clip_bpe_tokenizer, tiny_clip_config
 
     torch.manual_seed(seed)
     model = CLIPModel(tiny_clip_config(vocab_size=CLIP_BPE_VOCAB_SIZE))
-    image_processor = CLIPImageProcessor(size={"shortest_edge": 30}, crop_size={"height": 30, "width": 30})
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": 30}, crop_size={"height": 30, "width": 30})
     CLIPProcessor(image_processor=image_processor, tokenizer=clip_bpe_tokenizer()).save_pretrained(path)
     model.save_pretrained(path)
     return path

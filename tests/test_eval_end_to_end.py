@@ -1,4 +1,4 @@
-"""A tiny random CLIP checkpoint on disk, scored on every task from local files through scripts/evaluate.py,
+"""A tiny random CLIP checkpoint on disk, scored on every task from local files through scripts/evaluate_clip.py,
 then compared by scripts/report.py. Also: the feature cache, the encoded/unique image ratio, errors."""
 
 import importlib.util
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from degla.eval import CLIPFeatureEncoder, EvalDataConfig, evaluate_model
+from degla.eval import CLIPFeatureEncoder, EvalDataConfig, EvalDataError, evaluate_model
 from eval_helpers import placeholder_image, save_tiny_clip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,20 +33,20 @@ def _run(script, *args):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, shared_dir):
+def world(tmp_path_factory, sugarcrepe_dir, valse_dir):
     """Tiny CLIP + every benchmark as local files (real SugarCrepe/VALSE annotations, placeholder images)."""
     root = tmp_path_factory.mktemp("eval_world")
     model = save_tiny_clip(str(root / "tiny-clip"))
-    sugar = os.path.join(shared_dir, "data", "sugarcrepe-sample")
+    sugar = sugarcrepe_dir
     for f in os.listdir(sugar):
         if f.endswith(".json"):
             for r in json.load(open(os.path.join(sugar, f))).values():
                 placeholder_image(str(root / "coco2017" / r["filename"]), seed=len(r["filename"]))
-    valse_dir = root / "valse"  # the first 150 records of one real instrument, one image source (keeps it fast)
-    valse_dir.mkdir()
-    existence = json.load(open(os.path.join(shared_dir, "data", "valse", "existence.json")))
-    (valse_dir / "existence.json").write_text(json.dumps(dict(list(existence.items())[:150])))
-    for r in json.load(open(valse_dir / "existence.json")).values():
+    valse = root / "valse"  # the first 150 records of one real instrument, one image source (keeps it fast)
+    valse.mkdir()
+    existence = json.load(open(os.path.join(valse_dir, "existence.json")))
+    (valse / "existence.json").write_text(json.dumps(dict(list(existence.items())[:150])))
+    for r in json.load(open(valse / "existence.json")).values():
         placeholder_image(str(root / "v7w" / r["image_file"]), size=(32, 32))
     vg = [{"image_path": f"{i % 3}.jpg", "bbox_x": i, "bbox_y": 1, "bbox_w": 20, "bbox_h": 18,
            "true_caption": f"the dog is on the table {i}", "false_caption": f"the table is on the dog {i}",
@@ -67,7 +67,7 @@ def world(tmp_path_factory, shared_dir):
                 placeholder_image(str(root / "shapes" / split / c / f"{i}.png"), seed=hash((split, c, i)) % 1000)
     (root / "shapes" / "zeroshot.json").write_text(json.dumps({"templates": ["a {c}.", "a drawing of a {c}."]}))
     args = ["--sugarcrepe_dir", sugar, "--coco_val2017_dir", str(root / "coco2017"),
-            "--valse_dir", str(valse_dir), "--valse_visual7w_dir", str(root / "v7w"),
+            "--valse_dir", str(valse), "--valse_visual7w_dir", str(root / "v7w"),
             "--aro_dir", str(root / "aro"), "--coco_karpathy_test_json", str(root / "coco" / "coco_karpathy_test.json"),
             "--coco_image_root", str(root / "coco"), "--order_pos_lexicon", str(root / "lexicon.json"),
             "--zeroshot_sources", f"shapes={root / 'shapes'}"]
@@ -77,7 +77,7 @@ def world(tmp_path_factory, shared_dir):
 def test_cli_scores_every_task_and_report_compares_runs(world):
     root = world["root"]
     out = root / "run1"
-    proc = _run("evaluate.py", "--model_name_or_path", world["model"], "--tasks", "all", "--output_dir", str(out),
+    proc = _run("evaluate_clip.py", "--model_name_or_path", world["model"], "--tasks", "all", "--output_dir", str(out),
                 "--cache_dir", str(root / "cache"), "--batch_size", "32", "--no_progress", *world["data_args"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.load(open(out / "results.json"))
@@ -110,7 +110,7 @@ def test_cli_scores_every_task_and_report_compares_runs(world):
         assert title in md
 
     # second run, in-process through the script's parser and main(): every feature comes from the cache
-    evaluate_script = _script("evaluate")
+    evaluate_script = _script("evaluate_clip")
     out2 = root / "run2"
     args, data = evaluate_script.make_parser().parse_args_into_dataclasses(
         ["--model_name_or_path", world["model"], "--tasks", "sugarcrepe,aro,zeroshot", "--output_dir", str(out2),
@@ -132,13 +132,13 @@ def test_cli_scores_every_task_and_report_compares_runs(world):
 
 
 def test_cli_help_lists_every_data_option():
-    text = _script("evaluate").make_parser().format_help()
+    text = _script("evaluate_clip").make_parser().format_help()
     for f in EvalDataConfig.__dataclass_fields__:
         assert f"--{f}" in text
 
 
 def test_cli_rejects_unknown_task(world):
-    script = _script("evaluate")
+    script = _script("evaluate_clip")
     args, data = script.make_parser().parse_args_into_dataclasses(
         ["--model_name_or_path", world["model"], "--tasks", "sugarcrepe,winoground", "--output_dir", str(world["root"] / "bad")])
     with pytest.raises(ValueError, match=r"unknown task\(s\) \['winoground'\]"):
@@ -184,8 +184,8 @@ def test_in_memory_model_and_dedup(world, tmp_path):
         other.model.logit_scale.add_(1.0)
     other._fingerprint = None
     assert other.fingerprint != enc.fingerprint
-    results = evaluate_model(model, ["sugarcrepe"], {}, processor=processor, cache_dir=None, verbose=False, show_progress=False)
-    assert results == {"sugarcrepe": {}}
+    with pytest.raises(EvalDataError, match="'sugarcrepe' was asked for but has no data: pass --sugarcrepe_dir"):
+        evaluate_model(model, ["sugarcrepe"], {}, processor=processor, cache_dir=None, verbose=False, show_progress=False)
 
 
 @pytest.mark.network
@@ -209,7 +209,8 @@ def test_encoder_scores_match_clip_forward(world, tmp_path):
     texts = ["a red circle", "two green squares on a table", "a dog"]
     enc = CLIPFeatureEncoder(model, processor, batch_size=2, show_progress=False)
     sims = enc.encode_images([ImageRef(p) for p in paths]) @ enc.encode_texts(texts).T
-    with torch.no_grad():
-        inputs = processor(text=texts, images=[Image.open(p).convert("RGB") for p in paths], return_tensors="pt", padding=True)
-        logits = model(**inputs).logits_per_image / model.logit_scale.exp()
+    with torch.no_grad():  # the encoder's inputs (open_clip preprocessing), through CLIPModel.forward
+        pixels = enc.image_processor(images=[Image.open(p).convert("RGB") for p in paths], return_tensors="pt")
+        inputs = processor.tokenizer(texts, return_tensors="pt", padding=True)
+        logits = model(**inputs, **pixels).logits_per_image / model.logit_scale.exp()
     torch.testing.assert_close(sims, logits, atol=1e-5, rtol=1e-4)

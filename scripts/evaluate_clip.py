@@ -3,7 +3,7 @@
 Usage:
 
 ```
-python scripts/evaluate.py --model_name_or_path openai/clip-vit-base-patch32 \
+python scripts/evaluate_clip.py --model_name_or_path openai/clip-vit-base-patch32 \
     --tasks sugarcrepe,aro,valse,zeroshot,linear_probe,retrieval \
     --sugarcrepe_dir sugar-crepe/data --coco_val2017_dir /data/coco/val2017 \
     --valse_dir VALSE/data --valse_visual7w_dir /data/visual7w/images --valse_swig_dir /data/swig/images \
@@ -15,7 +15,7 @@ python scripts/evaluate.py --model_name_or_path openai/clip-vit-base-patch32 \
 ```
 
 Evaluation runs in one process (encoding is batched; use a GPU with `--device cuda`). Through accelerate, on one
-machine: `accelerate launch --num_processes 1 scripts/evaluate.py ...`. Every option is listed by `--help`;
+machine: `accelerate launch --num_processes 1 scripts/evaluate_clip.py ...`. Every option is listed by `--help`;
 docs/evaluation.md describes the data layout of each.
 """
 
@@ -25,23 +25,20 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-# This file is named like the `evaluate` package: drop its own folder from the import path so that
-# `import evaluate` (used by degla.eval's metric modules) finds the package, not this script.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+from transformers import HfArgumentParser
 
-from transformers import HfArgumentParser  # noqa: E402
+from degla.eval import TASKS, EvalDataConfig, EvalDataError, evaluate_model
+from degla.eval.harness import DEFAULT_CACHE_DIR
 
-from degla.eval import EvalDataConfig, evaluate_model  # noqa: E402
-from degla.eval.config import TASKS  # noqa: E402
-from degla.eval.harness import DEFAULT_CACHE_DIR  # noqa: E402
+TASKS_HELP = "; ".join(f"{name}: {task.description}" for name, task in TASKS.items())
 
 
 @dataclass
 class EvaluateArguments:
     model_name_or_path: str | None = field(default=None, metadata={"help": "Hub id or local folder of any "
         "CLIPModel checkpoint with its CLIPProcessor (safetensors weights)."})
-    tasks: str = field(default="all", metadata={"help": f"Comma-separated tasks among {', '.join(TASKS)}, or all."})
+    tasks: str = field(default="all", metadata={"help": f"Comma-separated tasks, or all (every task whose data is "
+        f"given). A task named here must have its data. Tasks: {TASKS_HELP}."})
     output_dir: str = field(default="eval_results", metadata={"help": "Where results.json, results.md and "
         "run_info.json are written."})
     batch_size: int = field(default=64, metadata={"help": "Images/texts per forward pass."})
@@ -72,11 +69,14 @@ def default_setup() -> tuple[str, EvalDataConfig]:
 def main(args: EvaluateArguments, data: EvalDataConfig) -> dict:
     if args.model_name_or_path is None:
         raise SystemExit("--model_name_or_path is required (a hub id or a local CLIPModel folder)")
-    return evaluate_model(
-        args.model_name_or_path, args.tasks, data, output_dir=args.output_dir, batch_size=args.batch_size,
-        device=args.device, cache_dir=None if args.cache_dir.lower() == "none" else args.cache_dir,
-        seed=args.seed, num_workers=args.num_workers, show_progress=not args.no_progress,
-    )
+    try:
+        return evaluate_model(
+            args.model_name_or_path, args.tasks, data, output_dir=args.output_dir, batch_size=args.batch_size,
+            device=args.device, cache_dir=None if args.cache_dir.lower() == "none" else args.cache_dir,
+            seed=args.seed, num_workers=args.num_workers, show_progress=not args.no_progress,
+        )
+    except EvalDataError as err:  # data that cannot run a requested task: checked before any model work
+        raise SystemExit(f"error: {err}") from err
 
 
 if __name__ == "__main__":
