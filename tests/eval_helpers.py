@@ -69,6 +69,35 @@ def save_photos(folder: str, filenames: list[str]) -> dict[str, str]:
     return used
 
 
+ORDER_LEXICON = {
+    "nouns": ["dog", "cat", "cats", "man", "woman", "boat", "car", "table", "plate", "pizza", "street", "bus", "train",
+              "people", "person", "room", "field", "water", "bench", "horse"],
+    "adjectives": ["red", "small", "white", "black", "large", "young", "green", "blue", "old", "wooden"],
+}
+# captions whose ARO-Order perturbations are (mostly) the caption again: exact ties with the true caption
+SHORT_CAPTIONS = ["A dog.", "A red car.", "Two cats.", "A man on a bench.", "A small boat."]
+
+
+def synthetic_vg_records(photo_sizes: dict[str, tuple[int, int]]) -> tuple[list[dict], list[dict]]:
+    """VG-Relation and VG-Attribution records (ARO's format) on photos `{file: (width, height)}`: crops of varied
+    shapes, an excluded relation ("next to"), one attribute pair above and one below ARO's 25-example threshold."""
+    nouns = ORDER_LEXICON["nouns"]
+    relations, attribution = [], []
+    files = sorted(photo_sizes)
+    for i in range(40):
+        file = files[i % len(files)]
+        w, h = photo_sizes[file]
+        box = {"bbox_x": (7 * i) % (w // 3), "bbox_y": (5 * i) % (h // 3), "bbox_w": w // 2 + i, "bbox_h": h // 2}
+        a, b = nouns[i % len(nouns)], nouns[(3 * i + 1) % len(nouns)]
+        rel = ["on", "holding", "next to", "under"][i % 4]
+        relations.append({"image_path": file, **box, "true_caption": f"the {a} is {rel} the {b}",
+                          "false_caption": f"the {b} is {rel} the {a}", "relation_name": rel, "attributes": ["x", "y"]})
+        x, y = ("red", "wooden") if i < 30 else ("white", "small")
+        attribution.append({"image_path": file, **box, "true_caption": f"the {x} {a} and the {y} {b}",
+                            "false_caption": f"the {y} {a} and the {x} {b}", "relation_name": "-", "attributes": [x, y]})
+    return relations, attribution
+
+
 def torchvision_clip_pixels(image: Image.Image, size: int, mean, std) -> np.ndarray:
     """[3, size, size] float32: OpenAI CLIP's / open_clip's evaluation transform, torchvision's
     `Compose([Resize(size, BICUBIC), CenterCrop(size), ToTensor(), Normalize(mean, std)])` on a PIL image,

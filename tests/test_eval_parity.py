@@ -21,14 +21,11 @@ from degla.eval import TASKS, CLIPFeatureEncoder, EvalDataConfig
 from degla.eval.tasks import aro, valse
 from degla.eval.tasks.common import candidate_scores, load_metric
 from degla.eval.tasks.order_perturbations import LexiconTagger, order_candidates
-from eval_helpers import (openai_simple_tokenizer, openai_tokenize, real_photos, save_photos, save_tiny_clip,
-                          torchvision_clip_pixels)
+from eval_helpers import (ORDER_LEXICON, SHORT_CAPTIONS, openai_simple_tokenizer, openai_tokenize, real_photos,
+                          save_photos, save_tiny_clip, synthetic_vg_records, torchvision_clip_pixels)
 
 SCORE_TOLERANCE = 1e-5  # float32 noise between batched and one-at-a-time encoding
 VALSE_PER_INSTRUMENT = 12
-NOUNS = ["dog", "cat", "cats", "man", "woman", "boat", "car", "table", "plate", "pizza", "street", "bus", "train",
-         "people", "person", "room", "field", "water", "bench", "horse"]
-ADJECTIVES = ["red", "small", "white", "black", "large", "young", "green", "blue", "old", "wooden"]
 
 
 class ReferenceCLIP:
@@ -49,25 +46,6 @@ class ReferenceCLIP:
     def encode_text(self, texts):
         ids = openai_tokenize(self.tokenizer, texts, self.context_length)
         return F.normalize(self.model.get_text_features(input_ids=ids).pooler_output, dim=-1)
-
-
-def _vg_records(photo_sizes: dict[str, tuple[int, int]]):
-    """VG-Relation and VG-Attribution records on the photos: crops of varied shapes, an excluded relation, and an
-    attribute pair above and one below ARO's 25-example threshold."""
-    relations, attribution = [], []
-    files = sorted(photo_sizes)
-    for i in range(40):
-        file = files[i % len(files)]
-        w, h = photo_sizes[file]
-        box = {"bbox_x": (7 * i) % (w // 3), "bbox_y": (5 * i) % (h // 3), "bbox_w": w // 2 + i, "bbox_h": h // 2}
-        a, b = NOUNS[i % len(NOUNS)], NOUNS[(3 * i + 1) % len(NOUNS)]
-        rel = ["on", "holding", "next to", "under"][i % 4]
-        relations.append({"image_path": file, **box, "true_caption": f"the {a} is {rel} the {b}",
-                          "false_caption": f"the {b} is {rel} the {a}", "relation_name": rel, "attributes": ["x", "y"]})
-        x, y = (("red", "wooden") if i < 30 else ("white", "small"))
-        attribution.append({"image_path": file, **box, "true_caption": f"the {x} {a} and the {y} {b}",
-                            "false_caption": f"the {y} {a} and the {x} {b}", "relation_name": "-", "attributes": [x, y]})
-    return relations, attribution
 
 
 @pytest.fixture(scope="module")
@@ -97,17 +75,16 @@ def setup(tmp_path_factory, sugarcrepe_dir, valse_dir):
 
     vg_files = {f"vg{i}.jpg": photos[name].size for i, name in enumerate(save_photos(str(root / "aro" / "images"),
                                                                                          [f"vg{i}.jpg" for i in range(9)]).values())}
-    relations, attribution = _vg_records(vg_files)
+    relations, attribution = synthetic_vg_records(vg_files)
     (root / "aro" / "visual_genome_relation.json").write_text(json.dumps(relations))
     (root / "aro" / "visual_genome_attribution.json").write_text(json.dumps(attribution))
 
     positives = [r["caption"] for r in json.load(open(os.path.join(sugarcrepe_dir, "swap_att.json"))).values()]
-    short = ["A dog.", "A red car.", "Two cats.", "A man on a bench.", "A small boat."]  # perturbations = identity
-    captions = [positives[5 * i : 5 * i + 5] for i in range(4)] + [short, short[::-1]]
+    captions = [positives[5 * i : 5 * i + 5] for i in range(4)] + [SHORT_CAPTIONS, SHORT_CAPTIONS[::-1]]
     karpathy = [{"image": f"val2014/{i}.jpg", "caption": caps} for i, caps in enumerate(captions)]
     save_photos(str(root / "coco" / "val2014"), [f"{i}.jpg" for i in range(len(karpathy))])
     (root / "coco" / "karpathy_test.json").write_text(json.dumps(karpathy))
-    (root / "lexicon.json").write_text(json.dumps({"nouns": NOUNS, "adjectives": ADJECTIVES}))
+    (root / "lexicon.json").write_text(json.dumps(ORDER_LEXICON))
 
     data = EvalDataConfig(sugarcrepe_dir=sugarcrepe_dir, coco_val2017_dir=str(root / "coco2017"),
                           valse_dir=str(valse_sub), **valse_options, aro_dir=str(root / "aro"),
