@@ -57,6 +57,7 @@ from degla.text import clean_text  # noqa: E402
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 ZEROSHOT_CLASSES = {"astronaut": "astronaut", "cat": "cat", "coffee": "cup of coffee", "motorcycle": "motorcycle",
                     "rocket": "rocket"}
+VALSE_PER_INSTRUMENT = 8  # the first records of each instrument (those with mturk.caption >= 2 are scored)
 ZEROSHOT_TEMPLATES = ["a photo of a {c}.", "a blurry photo of a {c}.", "a photo of the big {c}.", "itap of a {c}."]
 
 
@@ -105,7 +106,7 @@ def build_data(work: str) -> tuple[EvalDataConfig, dict]:
     os.makedirs(valse_dir)
     for name in valse.INSTRUMENTS:
         with gzip.open(os.path.join(FIXTURES, "valse", f"{name}.json.gz"), "rt", encoding="utf-8") as f:
-            records = dict(list(json.load(f).items())[:20])
+            records = dict(list(json.load(f).items())[:VALSE_PER_INSTRUMENT])
         json.dump(records, open(os.path.join(valse_dir, f"{name}.json"), "w"))
         for r in records.values():
             image_dirs[r["dataset"]] = os.path.join(work, valse.SOURCES[r["dataset"]])
@@ -249,6 +250,13 @@ def compare_clip_benchmark(reference: OpenCLIPModel, encoder, data, info) -> lis
     from torch.utils.data import DataLoader, Dataset
     from torchvision.datasets import ImageFolder
 
+    def accuracy(output, target, topk=(1,)):
+        """clip_benchmark 1.6.2's `accuracy`, with `.item()`: its `float(<1-element array>)` fails under NumPy 2.4."""
+        pred = output.topk(max(topk), 1, True, True)[1].t()
+        correct = pred.eq(target.view(1, -1).expand_as(pred))
+        return [correct[:k].reshape(-1).float().sum().item() / len(target) for k in topk]
+
+    zeroshot_classification.accuracy = accuracy
     rows = []
     folder = ImageFolder(info["zeroshot_root"], transform=reference.preprocess)
     classnames = [ZEROSHOT_CLASSES[c] for c in folder.classes]
@@ -332,18 +340,20 @@ def main():
         data, info = build_data(work)
         encoder = CLIPFeatureEncoder.from_pretrained(export, device="cpu", batch_size=args.batch_size, cache_dir=None,
                                                      show_progress=False)
-        report = {"pixels": pixel_parity(reference, export), "tokens": token_parity(reference, export, data),
-                  "features": feature_parity(reference, encoder)}
+        os.makedirs(args.output_dir, exist_ok=True)
+        report = {"versions": {"open_clip": open_clip.__version__, "torch": torch.__version__,
+                               "torchvision": __import__("torchvision").__version__,
+                               "clip_benchmark": __import__("importlib.metadata").metadata.version("clip_benchmark")}}
+        save = lambda: json.dump(report, open(os.path.join(args.output_dir, "parity.json"), "w"), indent=1)  # noqa: E731
+        report.update(pixels=pixel_parity(reference, export), tokens=token_parity(reference, export, data),
+                      features=feature_parity(reference, encoder))
+        report["rows"] = compare_clip_benchmark(reference, encoder, data, info)
+        save()
         rows, report["speed"] = compare_multiple_choice(reference, encoder, data, info)
-        report["rows"] = rows + compare_clip_benchmark(reference, encoder, data, info)
-        report["versions"] = {"open_clip": open_clip.__version__, "torch": torch.__version__,
-                              "torchvision": __import__("torchvision").__version__,
-                              "clip_benchmark": __import__("importlib.metadata").metadata.version("clip_benchmark")}
+        report["rows"] = rows + report["rows"]
+        save()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(args.output_dir, exist_ok=True)
-    with open(os.path.join(args.output_dir, "parity.json"), "w") as f:
-        json.dump(report, f, indent=1)
     text = markdown(report)
     with open(os.path.join(args.output_dir, "parity.md"), "w") as f:
         f.write(text)
