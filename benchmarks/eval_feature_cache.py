@@ -6,7 +6,7 @@ encoded/unique image ratio of the cold run (target 1.0), what a naive per-exampl
 and the warm/cold speed-up. The model is built from a config (random weights, offline) or loaded from a path.
 
     python benchmarks/eval_feature_cache.py --model vitb32-random
-    python benchmarks/eval_feature_cache.py --model tiny --sugarcrepe_dir ../shared/data/sugarcrepe-sample
+    python benchmarks/eval_feature_cache.py --model tiny --sugarcrepe_dir tests/fixtures/sugarcrepe-sample
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from degla.eval.tasks.common import load_metric  # noqa: E402
 
 
 def build_model(name: str):
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor
 
     from degla.testing_utils import CLIP_BPE_VOCAB_SIZE, clip_bpe_tokenizer, tiny_clip_config
 
@@ -38,7 +38,7 @@ def build_model(name: str):
         config, size = CLIPConfig(projection_dim=512), 224
     else:
         return CLIPModel.from_pretrained(name), CLIPProcessor.from_pretrained(name)
-    processor = CLIPProcessor(CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}),
+    processor = CLIPProcessor(CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size}),
                               clip_bpe_tokenizer())
     return CLIPModel(config).eval(), processor
 
@@ -46,8 +46,8 @@ def build_model(name: str):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="vitb32-random", help="tiny, vitb32-random, or a CLIPModel path/hub id")
-    parser.add_argument("--sugarcrepe_dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared",
-                                                                 "data", "sugarcrepe-sample"))
+    parser.add_argument("--sugarcrepe_dir", default=os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures",
+                                                                 "sugarcrepe-sample"))
     parser.add_argument("--batch_size", type=int, default=64)
     args = parser.parse_args()
     model, processor = build_model(args.model)

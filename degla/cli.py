@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 from transformers import HfArgumentParser
 
+from .errors import InputError, MissingPathError
+
 CONFIG_FLAG = "--config"
 
 
@@ -41,10 +43,24 @@ class Stage:
         return HfArgumentParser(self.argument_types, description=self.description, epilog=epilog)
 
 
+def options_argv(options: dict) -> list[str]:
+    """A mapping of option names to values as command-line arguments (`{"lr": 1e-6, "tags": ["a", "b"]}` →
+    `--lr 1e-06 --tags a b`); booleans as true/false, dicts as JSON, None values left out."""
+    argv = []
+    for name, value in options.items():
+        if value is None:
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        argv.append(f"--{name}")
+        argv.extend(json.dumps(v) if isinstance(v, dict) else str(v).lower() if isinstance(v, bool) else str(v)
+                    for v in values)
+    return argv
+
+
 def config_file_argv(path: str) -> list[str]:
     """The options of a JSON/YAML config file as command-line arguments (`{"lr": 1e-6}` → `--lr 1e-06`)."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{CONFIG_FLAG} {path}: no such file")
+        raise MissingPathError(f"{CONFIG_FLAG} {path}: no such file")
     with open(path, encoding="utf-8") as f:
         if path.endswith((".yaml", ".yml")):
             import yaml
@@ -53,16 +69,8 @@ def config_file_argv(path: str) -> list[str]:
         else:
             options = json.load(f)
     if not isinstance(options, dict):
-        raise ValueError(f"{CONFIG_FLAG} {path}: expected a mapping of option names to values")
-    argv = []
-    for name, value in options.items():
-        if value is None:
-            continue
-        values = value if isinstance(value, list) else [value]
-        argv.append(f"--{name}")
-        argv.extend(json.dumps(v) if isinstance(v, dict) else str(v).lower() if isinstance(v, bool) else str(v)
-                    for v in values)
-    return argv
+        raise InputError(f"{CONFIG_FLAG} {path}: expected a mapping of option names to values")
+    return options_argv(options)
 
 
 def expand_config(argv: list[str]) -> list[str]:
@@ -71,7 +79,7 @@ def expand_config(argv: list[str]) -> list[str]:
         return argv
     at = argv.index(CONFIG_FLAG)
     if at + 1 >= len(argv):
-        raise ValueError(f"{CONFIG_FLAG} needs a file name")
+        raise InputError(f"{CONFIG_FLAG} needs a file name")
     return config_file_argv(argv[at + 1]) + argv[:at] + argv[at + 2:]
 
 
@@ -83,6 +91,16 @@ def parse_stage_arguments(stage: Stage, argv: list[str]) -> tuple:
     return stage.parser().parse_args_into_dataclasses(expand_config(argv))
 
 
+def run(stage: Stage, argv: list[str]):
+    """Parse `argv` (or take the embedded default when it is empty) and run the stage; errors propagate."""
+    return stage.run(*parse_stage_arguments(stage, argv))
+
+
 def main(stage: Stage, argv: list[str] | None = None):
-    """Parse the command line (or the embedded default) and run the stage."""
-    return stage.run(*parse_stage_arguments(stage, sys.argv[1:] if argv is None else argv))
+    """A script's entry point: `run` on the command line; input errors become one `error: ...` line on stderr
+    and exit status 1 (bugs keep their traceback)."""
+    try:
+        return run(stage, sys.argv[1:] if argv is None else argv)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -7,15 +7,18 @@ heads default to width // 64 as in OpenAI's `build_model`.
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass, field
 
 import torch
-from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor
+from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+
+from .cli import Stage
 
 # Keys some releases carry that are not weights (OpenAI's JIT metadata, open_clip's causal-mask buffer).
 _NON_WEIGHT_KEYS = {"input_resolution", "context_length", "vocab_size", "attn_mask"}
-OPENAI_IMAGE_MEAN = [0.48145466, 0.4578275, 0.40821073]
-OPENAI_IMAGE_STD = [0.26862954, 0.26130258, 0.27577711]
 
 
 def load_openclip_state_dict(path: str) -> dict[str, torch.Tensor]:
@@ -127,10 +130,58 @@ def convert_openclip_checkpoint(state_dict: dict[str, torch.Tensor], hidden_act:
 
 
 def openai_clip_processor(image_size: int) -> CLIPProcessor:
-    """OpenAI CLIP's preprocessing (bicubic resize, centre crop, OpenAI mean/std) and BPE tokenizer, offline."""
+    """OpenAI CLIP's preprocessing (bicubic resize, centre crop, OpenAI mean/std) and BPE tokenizer, offline.
+
+    Saved, it is a plain `CLIPImageProcessor` config (the PIL class is used here only because the default class
+    needs torchvision, and asking for it without torchvision warns). transformers' centre crop is off by one pixel
+    from torchvision's for some image sizes; `degla.eval.OpenCLIPImageProcessor` reads this same config with
+    torchvision's crop and is what the evaluation harness uses (docs/evaluation.md, Parity).
+    """
     from .testing_utils import clip_bpe_tokenizer
 
-    image_processor = CLIPImageProcessor(size={"shortest_edge": image_size},
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": image_size},
                                          crop_size={"height": image_size, "width": image_size},
-                                         image_mean=OPENAI_IMAGE_MEAN, image_std=OPENAI_IMAGE_STD)
+                                         image_mean=OPENAI_CLIP_MEAN, image_std=OPENAI_CLIP_STD)
     return CLIPProcessor(image_processor=image_processor, tokenizer=clip_bpe_tokenizer())
+
+
+@dataclass
+class ConversionArguments:
+    checkpoint: str = field(metadata={"help": "OpenAI/open_clip `.pt` state dict (weights only)."})
+    output_dir: str = field(metadata={"help": "Folder for the CLIPModel checkpoint (safetensors)."})
+    hidden_act: str = field(default="quick_gelu", metadata={
+        "help": "quick_gelu for OpenAI weights and their fine-tunes; gelu for open_clip models trained without "
+                "QuickGELU (e.g. LAION `ViT-B-32`).", "choices": ["quick_gelu", "gelu"]})
+    text_heads: int | None = field(default=None, metadata={"help": "Text attention heads (default width // 64)."})
+    vision_heads: int | None = field(default=None, metadata={"help": "Vision attention heads (default width // 64)."})
+    processor_name_or_path: str | None = field(default=None, metadata={
+        "help": "Copy this CLIPProcessor (hub id or folder) instead of building OpenAI's offline."})
+    push_to_hub: str | None = field(default=None, metadata={"help": "Also upload the folder to this repo id."})
+
+
+def run_conversion(args: ConversionArguments) -> str:
+    """Convert `args.checkpoint` into a `CLIPModel` folder (written whole or not at all); returns its path."""
+    from .atomic_io import atomic_directory
+    from .errors import MissingPathError
+    from .hub import push_folder
+
+    if not os.path.isfile(args.checkpoint):
+        raise MissingPathError(f"--checkpoint {args.checkpoint!r}: no such file")
+    state_dict = load_openclip_state_dict(args.checkpoint)
+    model = convert_openclip_checkpoint(state_dict, args.hidden_act, args.text_heads, args.vision_heads)
+    if args.processor_name_or_path:
+        processor = CLIPProcessor.from_pretrained(args.processor_name_or_path)
+    else:
+        processor = openai_clip_processor(model.config.vision_config.image_size)
+    with atomic_directory(args.output_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        processor.save_pretrained(tmp)
+    if args.push_to_hub:
+        push_folder(args.output_dir, args.push_to_hub, commit_message="Upload converted CLIP checkpoint")
+    print(f"Converted {os.path.basename(args.checkpoint)} -> {args.output_dir} "
+          f"({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters)")
+    return args.output_dir
+
+
+CONVERSION = Stage(name="convert_openclip_to_hf", argument_types=(ConversionArguments,), run=run_conversion,
+                   description="Convert an OpenAI-CLIP / open_clip ViT checkpoint into a drop-in CLIPModel.")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from huggingface_hub import HfApi, hf_hub_download
 
+from .errors import MissingPathError
+
 REPO_TYPES = ("model", "dataset")
 
 
@@ -43,7 +45,14 @@ def looks_like_local_path(name: str) -> bool:
 def check_local_path(name: str, option: str) -> None:
     """Raise naming `option` when `name` is meant as a local path (see `looks_like_local_path`) that is missing."""
     if looks_like_local_path(name) and not os.path.exists(os.path.expanduser(name)):
-        raise FileNotFoundError(f"{option} {name!r}: no such file or folder (a Hub repository is named org/name)")
+        raise MissingPathError(f"{option} {name!r}: no such file or folder (a Hub repository is named org/name)")
+
+
+def public_name(name: str) -> str:
+    """A Hub id as is; a local path by its last component (cards and logs carry no local absolute paths)."""
+    if os.path.exists(os.path.expanduser(name)) or os.path.isabs(name):
+        return os.path.basename(os.path.normpath(name))
+    return name
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
+import gzip
 import os
+import shutil
 
 import pytest
 import torch
@@ -8,15 +10,7 @@ from transformers import CLIPImageProcessorPil, CLIPModel, CLIPProcessor
 
 from degla.testing_utils import CLIP_BPE_VOCAB_SIZE, clip_bpe_tokenizer, tiny_clip_config
 
-SHARED = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-
-
-@pytest.fixture(scope="session")
-def shared_dir():
-    """`../shared` beside the checkout: real data files (VALSE, SugarCrepe sample, NegCLIP TSV)."""
-    if not os.path.isdir(SHARED):
-        pytest.skip(f"shared data folder not found at {SHARED}")
-    return SHARED
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +34,22 @@ def tiny_dataset_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("negatives")
     Dataset.from_dict(make_rows()).cast_column("image", ImageFeature()).save_to_disk(str(path))
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def sugarcrepe_dir():
+    """The 7 official SugarCrepe files, 20 records each (tests/fixtures/sugarcrepe-sample, MIT licence)."""
+    return os.path.join(FIXTURES, "sugarcrepe-sample")
+
+
+@pytest.fixture(scope="session")
+def valse_dir(tmp_path_factory):
+    """The 11 VALSE instruments, every record, reduced to the fields the loader reads and gzipped in
+    tests/fixtures/valse (MIT licence); unpacked here as the `<instrument>.json` files of a VALSE data folder."""
+    root = tmp_path_factory.mktemp("valse")
+    source = os.path.join(FIXTURES, "valse")
+    for name in os.listdir(source):
+        if name.endswith(".json.gz"):
+            with gzip.open(os.path.join(source, name), "rb") as f, open(root / name[: -len(".gz")], "wb") as out:
+                shutil.copyfileobj(f, out)
+    return str(root)

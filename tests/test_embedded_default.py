@@ -28,7 +28,7 @@ def test_train_then_evaluate_with_no_arguments(tmp_path):
     card = (export / "README.md").read_text()
     assert "2000 captions, 0 dropped" in card and "lambda_distill" in card
 
-    out = run_script([os.path.join(ROOT, "scripts", "evaluate.py")], tmp_path, tmp_path / "home")
+    out = run_script([os.path.join(ROOT, "scripts", "evaluate_clip.py")], tmp_path, tmp_path / "home")
     assert f"scoring {os.path.join('runs', 'degla-world', 'clip')}" in out.stdout
     results = json.loads((tmp_path / "eval_results" / "results.json").read_text())
     assert set(results["sugarcrepe"]) >= {"add_att", "swap_obj", "replace", "swap", "add", "avg"}

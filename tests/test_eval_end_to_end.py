@@ -1,4 +1,4 @@
-"""A tiny random CLIP checkpoint on disk, scored on every task from local files through scripts/evaluate.py,
+"""A tiny random CLIP checkpoint on disk, scored on every task from local files through scripts/evaluate_clip.py,
 then compared by scripts/report.py. Also: the feature cache, the encoded/unique image ratio, errors."""
 
 import importlib.util
@@ -9,21 +9,16 @@ import sys
 
 import pytest
 
-from degla.eval import CLIPFeatureEncoder, EvalDataConfig, evaluate_model
+from degla.cli import run
+from degla.errors import InputError
+from degla.eval import CLIPFeatureEncoder, EvalDataConfig, EvalDataError, evaluate_model
+from degla.eval.report import REPORT
+from degla.eval.run import EVALUATION
 
 from eval_helpers import placeholder_image, save_tiny_clip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEXICON = {"nouns": ["dog", "cat", "man", "ball", "table", "park"], "adjectives": ["red", "small", "old", "green"]}
-
-
-def _script(name):
-    """Import scripts/<name>.py as a module (in-process runs are faster than a new interpreter)."""
-    spec = importlib.util.spec_from_file_location(f"degla_script_{name}", os.path.join(ROOT, "scripts", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def _run(script, *args):
@@ -34,20 +29,20 @@ def _run(script, *args):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, shared_dir):
+def world(tmp_path_factory, sugarcrepe_dir, valse_dir):
     """Tiny CLIP + every benchmark as local files (real SugarCrepe/VALSE annotations, placeholder images)."""
     root = tmp_path_factory.mktemp("eval_world")
     model = save_tiny_clip(str(root / "tiny-clip"))
-    sugar = os.path.join(shared_dir, "data", "sugarcrepe-sample")
+    sugar = sugarcrepe_dir
     for f in os.listdir(sugar):
         if f.endswith(".json"):
             for r in json.load(open(os.path.join(sugar, f))).values():
                 placeholder_image(str(root / "coco2017" / r["filename"]), seed=len(r["filename"]))
-    valse_dir = root / "valse"  # the first 150 records of one real instrument, one image source (keeps it fast)
-    valse_dir.mkdir()
-    existence = json.load(open(os.path.join(shared_dir, "data", "valse", "existence.json")))
-    (valse_dir / "existence.json").write_text(json.dumps(dict(list(existence.items())[:150])))
-    for r in json.load(open(valse_dir / "existence.json")).values():
+    valse = root / "valse"  # the first 150 records of one real instrument, one image source (keeps it fast)
+    valse.mkdir()
+    existence = json.load(open(os.path.join(valse_dir, "existence.json")))
+    (valse / "existence.json").write_text(json.dumps(dict(list(existence.items())[:150])))
+    for r in json.load(open(valse / "existence.json")).values():
         placeholder_image(str(root / "v7w" / r["image_file"]), size=(32, 32))
     vg = [{"image_path": f"{i % 3}.jpg", "bbox_x": i, "bbox_y": 1, "bbox_w": 20, "bbox_h": 18,
            "true_caption": f"the dog is on the table {i}", "false_caption": f"the table is on the dog {i}",
@@ -68,7 +63,7 @@ def world(tmp_path_factory, shared_dir):
                 placeholder_image(str(root / "shapes" / split / c / f"{i}.png"), seed=hash((split, c, i)) % 1000)
     (root / "shapes" / "zeroshot.json").write_text(json.dumps({"templates": ["a {c}.", "a drawing of a {c}."]}))
     args = ["--sugarcrepe_dir", sugar, "--coco_val2017_dir", str(root / "coco2017"),
-            "--valse_dir", str(valse_dir), "--valse_visual7w_dir", str(root / "v7w"),
+            "--valse_dir", str(valse), "--valse_visual7w_dir", str(root / "v7w"),
             "--aro_dir", str(root / "aro"), "--coco_karpathy_test_json", str(root / "coco" / "coco_karpathy_test.json"),
             "--coco_image_root", str(root / "coco"), "--order_pos_lexicon", str(root / "lexicon.json"),
             "--zeroshot_sources", f"shapes={root / 'shapes'}"]
@@ -78,9 +73,12 @@ def world(tmp_path_factory, shared_dir):
 def test_cli_scores_every_task_and_report_compares_runs(world):
     root = world["root"]
     out = root / "run1"
-    proc = _run("evaluate.py", "--model_name_or_path", world["model"], "--tasks", "all", "--output_dir", str(out),
+    proc = _run("evaluate_clip.py", "--model_name_or_path", world["model"], "--tasks", "all", "--output_dir", str(out),
                 "--cache_dir", str(root / "cache"), "--batch_size", "32", "--no_progress", *world["data_args"])
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # the tables are printed, the row named after the model folder; nothing asks for torchvision
+    assert "## Table 3: SugarCrepe" in proc.stdout and "| tiny-clip |" in proc.stdout
+    assert "torchvision" not in proc.stderr
     results = json.load(open(out / "results.json"))
     assert set(results) == {"sugarcrepe", "valse", "aro", "zeroshot", "linear_probe", "retrieval"}
     assert set(results["sugarcrepe"]) == {"add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att",
@@ -111,21 +109,18 @@ def test_cli_scores_every_task_and_report_compares_runs(world):
         assert title in md
 
     # second run, in-process through the script's parser and main(): every feature comes from the cache
-    evaluate_script = _script("evaluate")
     out2 = root / "run2"
-    args, data = evaluate_script.make_parser().parse_args_into_dataclasses(
-        ["--model_name_or_path", world["model"], "--tasks", "sugarcrepe,aro,zeroshot", "--output_dir", str(out2),
-         "--cache_dir", str(root / "cache"), "--no_progress", *world["data_args"]])
-    again = evaluate_script.main(args, data)
+    again = run(EVALUATION, ["--model_name_or_path", world["model"], "--tasks", "sugarcrepe,aro,zeroshot",
+                             "--output_dir", str(out2), "--cache_dir", str(root / "cache"), "--no_progress",
+                             *world["data_args"]])
     assert again == {t: results[t] for t in again} == json.load(open(out2 / "results.json"))
     info2 = json.load(open(out2 / "run_info.json"))
     assert all(st["images_encoded"] == 0 and st["texts_encoded"] == 0 and st["cache_misses"] == 0
                and st["encoded_per_unique_image"] == 1.0
                for t in info2["tasks"].values() for st in t["encoding"].values() if st["images_unique"])
 
-    report = _script("report")
-    report.main(report.make_parser().parse_args([str(out), str(out2), "--names", "tiny", "tiny-cached",
-                                                 "--output_dir", str(root / "report")]))
+    run(REPORT, ["--runs", str(out), str(out2), "--names", "tiny", "tiny-cached", "--output_dir",
+                 str(root / "report")])
     text = open(root / "report" / "report.md").read()
     assert "| tiny |" in text and "| tiny-cached |" in text and "Figure 5" in text
     with open(root / "report" / "tradeoff.png", "rb") as f:
@@ -133,26 +128,72 @@ def test_cli_scores_every_task_and_report_compares_runs(world):
 
 
 def test_cli_help_lists_every_data_option():
-    text = _script("evaluate").make_parser().format_help()
+    text = EVALUATION.parser().format_help()
     for f in EvalDataConfig.__dataclass_fields__:
         assert f"--{f}" in text
 
 
 def test_cli_rejects_unknown_task(world):
-    script = _script("evaluate")
-    args, data = script.make_parser().parse_args_into_dataclasses(
-        ["--model_name_or_path", world["model"], "--tasks", "sugarcrepe,winoground", "--output_dir", str(world["root"] / "bad")])
     with pytest.raises(ValueError, match=r"unknown task\(s\) \['winoground'\]"):
-        script.main(args, data)
+        run(EVALUATION, ["--model_name_or_path", world["model"], "--tasks", "sugarcrepe,winoground", "--output_dir",
+                         str(world["root"] / "bad")])
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--tasks", "sugarcrepe", "--sugarcrepe_dir", "sugar-crepe/typo"], "--sugarcrepe_dir"),
+    (["--tasks", "sugarcrepe"], "--sugarcrepe_dir"),
+])
+def test_cli_requested_task_without_data_exits_nonzero_before_loading(tmp_path, args, option):
+    """A requested task that cannot run is an error naming the option, raised before the model is loaded (the
+    model path does not even exist) and before anything is written."""
+    proc = _run("evaluate_clip.py", "--model_name_or_path", str(tmp_path / "no-model"), "--output_dir",
+                str(tmp_path / "out"), *args)
+    assert proc.returncode != 0
+    assert option in proc.stderr and proc.stderr.strip().startswith("error:"), proc.stderr[-2000:]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("tasks, data, message", [
+    ("valse,aro", {"aro_dir": "nowhere"}, "--aro_dir: folder not found"),
+    ("retrieval", {"coco_karpathy_test_json": "missing.json"}, "--coco_karpathy_test_json: file not found"),
+    ("zeroshot", {"zeroshot_sources": ["toys=/no/such/folder"]}, "--zeroshot_sources toys=/no/such/folder"),
+    ("linear_probe", {}, "'linear_probe' was asked for but has no data: pass --zeroshot_sources"),
+    ("valse", {"valse_dir": "."}, "--valse_dir . holds none of the VALSE files"),
+])
+def test_requested_task_data_is_checked_first(tasks, data, message):
+    from degla.eval import plan_tasks
+
+    with pytest.raises(EvalDataError, match=message):
+        plan_tasks(tasks, EvalDataConfig.from_dict(data))
+
+
+def test_tasks_all_runs_the_tasks_with_data(world, tmp_path):
+    """`--tasks all` (the default) runs what has data; with no data at all it is an error."""
+    from degla.eval import plan_tasks
+
+    data = EvalDataConfig(sugarcrepe_dir=world["data_args"][1], coco_val2017_dir=world["data_args"][3])
+    assert [t.name for t in plan_tasks("all", data)] == ["sugarcrepe"]
+    with pytest.raises(EvalDataError, match="no evaluation data"):
+        plan_tasks("all", EvalDataConfig())
+
+
+def test_model_label_names_exports_after_their_run(tmp_path):
+    from degla.eval.harness import model_label
+
+    (tmp_path / "runs" / "degla-vitb32" / "clip").mkdir(parents=True)
+    assert model_label(str(tmp_path / "runs" / "degla-vitb32" / "clip")) == "degla-vitb32"
+    assert model_label(str(tmp_path / "runs" / "degla-vitb32")) == "degla-vitb32"
+    assert model_label("openai/clip-vit-base-patch32") == "openai/clip-vit-base-patch32"
 
 
 def test_report_rejects_missing_and_malformed_results(tmp_path):
-    report = _script("report")
-    with pytest.raises(SystemExit, match="no results.json"):
-        report.load_runs([str(tmp_path)], None)
+    from degla.eval.report import load_runs
+
+    with pytest.raises(InputError, match="no results.json"):
+        load_runs([str(tmp_path)], None)
     (tmp_path / "results.json").write_text("{")
-    with pytest.raises(SystemExit, match="malformed results file"):
-        report.load_runs([str(tmp_path)], None)
+    with pytest.raises(InputError, match="malformed results file"):
+        load_runs([str(tmp_path)], None)
 
 
 def test_missing_image_names_the_file(world, tmp_path):
@@ -185,8 +226,8 @@ def test_in_memory_model_and_dedup(world, tmp_path):
         other.model.logit_scale.add_(1.0)
     other._fingerprint = None
     assert other.fingerprint != enc.fingerprint
-    results = evaluate_model(model, ["sugarcrepe"], {}, processor=processor, cache_dir=None, verbose=False, show_progress=False)
-    assert results == {"sugarcrepe": {}}
+    with pytest.raises(EvalDataError, match="'sugarcrepe' was asked for but has no data: pass --sugarcrepe_dir"):
+        evaluate_model(model, ["sugarcrepe"], {}, processor=processor, cache_dir=None, verbose=False, show_progress=False)
 
 
 @pytest.mark.network
@@ -210,7 +251,8 @@ def test_encoder_scores_match_clip_forward(world, tmp_path):
     texts = ["a red circle", "two green squares on a table", "a dog"]
     enc = CLIPFeatureEncoder(model, processor, batch_size=2, show_progress=False)
     sims = enc.encode_images([ImageRef(p) for p in paths]) @ enc.encode_texts(texts).T
-    with torch.no_grad():
-        inputs = processor(text=texts, images=[Image.open(p).convert("RGB") for p in paths], return_tensors="pt", padding=True)
-        logits = model(**inputs).logits_per_image / model.logit_scale.exp()
+    with torch.no_grad():  # the encoder's inputs (open_clip preprocessing), through CLIPModel.forward
+        pixels = enc.image_processor(images=[Image.open(p).convert("RGB") for p in paths], return_tensors="pt")
+        inputs = processor.tokenizer(texts, return_tensors="pt", padding=True)
+        logits = model(**inputs, **pixels).logits_per_image / model.logit_scale.exp()
     torch.testing.assert_close(sims, logits, atol=1e-5, rtol=1e-4)

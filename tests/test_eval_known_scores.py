@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from degla.eval import EvalDataConfig
-from degla.eval.tasks import aro, classification, retrieval, sugarcrepe, valse
+from degla.eval.tasks import aro, classification, linear_probe, retrieval, sugarcrepe, valse, zeroshot
 from degla.eval.tasks.order_perturbations import LexiconTagger, order_candidates
 
 from eval_helpers import ControlledEncoder, placeholder_image, unit_score_vector
@@ -26,8 +26,8 @@ def scored_encoder():
     return ControlledEncoder(lambda ref: unit_score_vector(1.0), lambda t: unit_score_vector(text_score(t)))
 
 
-def test_sugarcrepe_known_accuracy(shared_dir, tmp_path):
-    folder = os.path.join(shared_dir, "data", "sugarcrepe-sample")
+def test_sugarcrepe_known_accuracy(sugarcrepe_dir, tmp_path):
+    folder = sugarcrepe_dir
     expected = {}
     for name in sugarcrepe.SUBSETS:
         records = json.load(open(os.path.join(folder, f"{name}.json"))).values()
@@ -47,8 +47,8 @@ def test_sugarcrepe_known_accuracy(shared_dir, tmp_path):
     assert result.counts["swap_obj"] == {"scored": 20, "skipped": 0, "skip_reasons": {}}
 
 
-def test_valse_known_accuracy_and_paper_columns(shared_dir, tmp_path):
-    folder = os.path.join(shared_dir, "data", "valse")
+def test_valse_known_accuracy_and_paper_columns(valse_dir, tmp_path):
+    folder = valse_dir
     dirs = {o: tmp_path / o for o in set(valse.SOURCES.values())}
     expected, kept = {}, {}
     for name in valse.INSTRUMENTS:
@@ -159,13 +159,13 @@ def test_zeroshot_known_accuracy_and_mean_per_class(tmp_path):
     (tmp_path / "zeroshot.json").write_text(json.dumps({"templates": ["a photo of a {c}.", "a drawing of a {c}."]}))
     enc = ControlledEncoder(_looks_like, _prompt_vec)
     data = EvalDataConfig(zeroshot_sources=[f"toys={tmp_path}"])
-    result = classification.run_zeroshot(enc, data)
+    result = zeroshot.run(enc, data)
     assert result.scores["toys"] == pytest.approx(round(100 * 6 / 9, 2))
     assert result.details["toys"]["mean_per_class_accuracy"] == pytest.approx(round(100 * (0.75 + 0 + 1) / 3, 2))
     assert result.scores["avg"] == result.scores["toys"]
     assert enc.stats["zeroshot_toys"].texts_requested == 6  # 3 classes x 2 templates
     (tmp_path / "zeroshot.json").write_text(json.dumps({"templates": ["a photo of a {c}."], "metric": "mean_per_class"}))
-    assert classification.run_zeroshot(enc, data).scores["toys"] == pytest.approx(round(100 * 1.75 / 3, 2))
+    assert zeroshot.run(enc, data).scores["toys"] == pytest.approx(round(100 * 1.75 / 3, 2))
 
 
 def test_linear_probe_separable_features(tmp_path):
@@ -178,15 +178,15 @@ def test_linear_probe_separable_features(tmp_path):
         return noise.setdefault(ref.path, np.concatenate([2 * _looks_like(ref), rng.normal(size=5)]))
 
     enc = ControlledEncoder(features, lambda t: np.ones(8))
-    result = classification.run_linear_probe(enc, EvalDataConfig(zeroshot_sources=[f"toys={tmp_path}"]), seed=0)
+    result = linear_probe.run(enc, EvalDataConfig(zeroshot_sources=[f"toys={tmp_path}"]), seed=0)
     assert result.scores["toys"] == 100.0
-    assert result.details["toys"]["best_C"] in classification.C_GRID
+    assert result.details["toys"]["best_C"] in linear_probe.C_GRID
     assert result.counts["toys"]["scored"] == 12
 
 
 def test_linear_probe_without_train_split_is_reported(tmp_path):
     _class_folder(tmp_path, {c: [c] for c in CLASSES})
-    result = classification.run_linear_probe(scored_encoder(), EvalDataConfig(zeroshot_sources=[f"toys={tmp_path}"]))
+    result = linear_probe.run(scored_encoder(), EvalDataConfig(zeroshot_sources=[f"toys={tmp_path}"]))
     assert "no train split" in result.skipped["toys"] and "toys" not in result.scores
 
 
@@ -212,6 +212,6 @@ def test_zeroshot_and_linear_probe_from_a_datasets_source(tmp_path):
     ds = classification.load_source("fruit", data.zeroshot_sources[0].split("=", 1)[1], need_train=True)
     assert ds.classnames == ["red apple", "boat"] and len(ds.train[0]) == 8 and ds.test[1].tolist() == labels["test"]
     assert ds.test[0][0].load().size == (8, 8)
-    result = classification.run_zeroshot(enc, data)
+    result = zeroshot.run(enc, data)
     assert result.scores["fruit"] == pytest.approx(round(100 * 5 / 6, 2))
-    assert classification.run_linear_probe(enc, data).counts["fruit"]["scored"] == 6
+    assert linear_probe.run(enc, data).counts["fruit"]["scored"] == 6

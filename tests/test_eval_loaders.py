@@ -1,4 +1,4 @@
-"""Loaders on the real annotation files in ../shared/data, synthetic ARO/Karpathy/ImageFolder data, and the
+"""Loaders on the real annotation files (tests/fixtures), synthetic ARO/Karpathy/ImageFolder data, and the
 errors raised on bad input."""
 
 import json
@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from degla.eval import EvalDataConfig, parse_tasks
+from degla.eval import TASKS, EvalDataConfig, EvalDataError, parse_tasks
 from degla.eval.encoder import ImageRef
 from degla.eval.tasks import aro, classification, sugarcrepe, valse
 from degla.eval.tasks.karpathy import load_karpathy
@@ -16,8 +16,8 @@ from degla.eval.tasks.order_perturbations import LexiconTagger, order_candidates
 from eval_helpers import placeholder_image
 
 
-def test_sugarcrepe_loader_reads_every_official_file(shared_dir):
-    folder = os.path.join(shared_dir, "data", "sugarcrepe-sample")
+def test_sugarcrepe_loader_reads_every_official_file(sugarcrepe_dir):
+    folder = sugarcrepe_dir
     for name in sugarcrepe.SUBSETS:
         path = os.path.join(folder, f"{name}.json")
         raw = json.load(open(path))
@@ -28,8 +28,8 @@ def test_sugarcrepe_loader_reads_every_official_file(shared_dir):
         assert (pos[0], neg[0]) == (first["caption"], first["negative_caption"])
 
 
-def test_valse_loader_mturk_filter_and_image_sources(shared_dir):
-    folder = os.path.join(shared_dir, "data", "valse")
+def test_valse_loader_mturk_filter_and_image_sources(valse_dir):
+    folder = valse_dir
     data = EvalDataConfig(valse_dir=folder, valse_visual7w_dir="/v7w", coco_val2017_dir="/coco17",
                           valse_visdial_dir="/visdial", valse_coco2014_dir="/coco14")  # no SWiG folder
     roots = {"visual7w": "/v7w", "coco2017": "/coco17", "coco_2017": "/coco17", "VisDial_v1.0": "/visdial",
@@ -111,9 +111,10 @@ def test_sugarcrepe_malformed_records_name_the_file(tmp_path):
 
 
 def test_unknown_task_and_unknown_option_are_rejected():
-    with pytest.raises(ValueError, match="unknown task.*'sugarcrep'.*valid tasks: sugarcrepe"):
+    with pytest.raises(ValueError, match="unknown task.*'sugarcrep'.*valid tasks: valse, sugarcrepe"):
         parse_tasks("sugarcrep,aro")
-    assert parse_tasks("all") == ["sugarcrepe", "valse", "aro", "zeroshot", "linear_probe", "retrieval"]
+    assert parse_tasks("all") == ["all"]
+    assert list(TASKS) == ["valse", "sugarcrepe", "aro", "zeroshot", "linear_probe", "retrieval"]  # paper order
     with pytest.raises(ValueError, match="unknown data option.*sugar_dir"):
         EvalDataConfig.from_dict({"sugar_dir": "x"})
 
@@ -228,7 +229,7 @@ def test_order_without_spacy_model_explains_both_fixes():
 
     if importlib.util.find_spec("en_core_web_sm") is not None:
         pytest.skip("spaCy's en_core_web_sm is installed here")
-    with pytest.raises(RuntimeError, match="en_core_web_sm.*--order_pos_lexicon"):
+    with pytest.raises(EvalDataError, match="en_core_web_sm.*--order_pos_lexicon"):
         SpacyTagger()
-    with pytest.raises(RuntimeError, match="--order_pos_lexicon"):
+    with pytest.raises(EvalDataError, match="--order_pos_lexicon"):
         make_tagger(None)

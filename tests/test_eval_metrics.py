@@ -17,21 +17,27 @@ def test_metric_modules_load_by_path_offline(monkeypatch):
         assert isinstance(module, evaluate.EvaluationModule)
 
 
-def test_multiple_choice_ties_strict_vs_first_index():
+def test_multiple_choice_ties_strict_vs_lenient():
     m = load_metric("multiple_choice_accuracy")
     scores = [[0.5, 0.2], [0.3, 0.3], [0.1, 0.4], [0.7, 0.7]]
-    # strict: a tie is wrong (SugarCrepe pos > neg, VALSE caption > foil)
+    # strict: a tie is wrong (SugarCrepe pos > neg, VALSE caption > foil, ARO VG argmax([false, true]) == 1)
     assert m.compute(scores=scores, labels=[0, 0, 0, 0], tie_break="strict")["accuracy"] == 0.25
-    # first_index = numpy argmax: a tie goes to the first candidate (ARO order: the true caption at index 0)
-    assert m.compute(scores=scores, labels=[0, 0, 0, 0], tie_break="first_index")["accuracy"] == 0.75
-    # ARO VG: [false, true] with label 1 -> a tie picks the false caption
-    assert m.compute(scores=scores, labels=[1, 1, 1, 1], tie_break="first_index")["accuracy"] == 0.25
+    assert m.compute(scores=scores, labels=[1, 1, 1, 1], tie_break="strict")["accuracy"] == 0.25
+    # lenient: a tie is right (ARO order: argmax(scores) == 0 with the true caption first)
+    assert m.compute(scores=scores, labels=[0, 0, 0, 0], tie_break="lenient")["accuracy"] == 0.75
+    # the rule is about scores, not positions: the same examples with the candidates swapped score the same
+    swapped = [row[::-1] for row in scores]
+    for rule in ("strict", "lenient"):
+        assert (m.compute(scores=swapped, labels=[1] * 4, tie_break=rule)["accuracy"]
+                == m.compute(scores=scores, labels=[0] * 4, tie_break=rule)["accuracy"])
+    out = m.compute(scores=scores, labels=[0] * 4, tie_break="lenient", return_correct=True)
+    assert out["correct"] == [True, True, False, True]
 
 
 def test_multiple_choice_five_candidates():
     m = load_metric("multiple_choice_accuracy")
     scores = [[0.9, 0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.1, 0.1, 0.1], [0.4, 0.1, 0.4, 0.0, 0.0]]
-    assert m.compute(scores=scores, labels=[0, 0, 0], tie_break="first_index")["accuracy"] == pytest.approx(2 / 3)
+    assert m.compute(scores=scores, labels=[0, 0, 0], tie_break="lenient")["accuracy"] == pytest.approx(2 / 3)
     assert m.compute(scores=scores, labels=[0, 0, 0], tie_break="strict")["accuracy"] == pytest.approx(1 / 3)
 
 

@@ -68,16 +68,16 @@ def test_design_runs_each_configuration_once_and_keeps_equal_effort():
 
 @pytest.mark.slow
 def test_a_quick_study_runs_resumes_and_reports(tmp_path):
-    from degla.cli import main
+    from degla.cli import run
     from degla.world.study import STUDY
 
     argv = ["--quick", "--seeds", "0", "--only", "negclip", "degla", "--output_dir", str(tmp_path), "--jobs", "2",
             "--cache_dir", str(tmp_path / "cache")]
-    first = main(STUDY, argv)
+    first = run(STUDY, argv)
     assert sorted(first["runs"]) == sorted(f"{p.key}-seed0" for p in design() if p.label in ("negclip", "degla"))
     result_files = [os.path.join(tmp_path, "runs", r, "result.json") for r in first["runs"]]
     mtimes = [os.path.getmtime(f) for f in result_files]
-    second = main(STUDY, argv)  # nothing left to run: the finished runs are read back, not redone
+    second = run(STUDY, argv)  # nothing left to run: the finished runs are read back, not redone
     assert [os.path.getmtime(f) for f in result_files] == mtimes
     assert second["runs"] == first["runs"]
     table = (tmp_path / "results.md").read_text()

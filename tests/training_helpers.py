@@ -37,10 +37,10 @@ def train_args(model_dir, data_dir, out, *extra):
 
 
 def run_in_process(argv):
-    from degla.cli import main
+    from degla.cli import run
     from degla.training import TRAINING
 
-    return main(TRAINING, argv)
+    return run(TRAINING, argv)
 
 
 def load_wrapper_weights(run_dir):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 
-TASKS = ("sugarcrepe", "valse", "aro", "zeroshot", "linear_probe", "retrieval")
-
-
 @dataclass
 class EvalDataConfig:
-    """Data locations for `evaluate_model` / `scripts/evaluate.py`. Every field is optional: a task (or a part of
-    a task) whose data is not given is skipped and reported as skipped, with the option that would enable it."""
+    """Data locations for `evaluate_model` / `scripts/evaluate_clip.py`, one field (and option) per location.
+
+    A task asked for by name must have its data; with `--tasks all`, the tasks whose data is given run. A part of
+    a task whose data is not given (e.g. VG-Attribution without its file) is reported as not run, with the option
+    that would enable it. A path that does not exist is always an error, raised before any model is loaded."""
 
     # SugarCrepe
     sugarcrepe_dir: str | None = field(default=None, metadata={"help": "SugarCrepe annotation folder holding "

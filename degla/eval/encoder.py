@@ -4,6 +4,10 @@ Every task asks for the features of a list of images and a list of texts. `CLIPF
 *unique* image and text once, in batches, L2-normalises them, and caches them on disk in a safetensors file
 keyed by a fingerprint of the model (weights + preprocessing) and of the data (the image references with the
 size and modification time of each file, or the texts), so that re-running a report is instant.
+
+Inputs are prepared as OpenAI's CLIP and open_clip prepare them, the preprocessing behind every published
+number: images through `OpenCLIPImageProcessor` (the checkpoint's processor settings with torchvision's centre
+crop) and texts through `degla.text.clean_text` (ftfy, HTML unescaping, whitespace) before the tokenizer.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 from transformers import CLIPModel, CLIPProcessor
+
+from ..text import clean_text
+from .image_processing import as_openclip_image_processor
 
 
 @dataclass(frozen=True)
@@ -115,15 +122,16 @@ def _sha(payload: str) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def model_fingerprint(model: torch.nn.Module, processor) -> str:
-    """Hash of every parameter and buffer plus the processor config: changes whenever features could change."""
+def model_fingerprint(model: torch.nn.Module, image_processor, tokenizer) -> str:
+    """Hash of every parameter and buffer plus the preprocessing: changes whenever features could change."""
     h = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         h.update(name.encode())
         h.update(tensor.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    h.update(processor.image_processor.to_json_string().encode())
-    h.update(str(len(processor.tokenizer)).encode())
-    h.update(type(processor.tokenizer).__name__.encode())
+    h.update(type(image_processor).__name__.encode())
+    h.update(image_processor.to_json_string().encode())
+    h.update(str(len(tokenizer)).encode())
+    h.update(type(tokenizer).__name__.encode())
     return h.hexdigest()
 
 
@@ -133,7 +141,9 @@ class CLIPFeatureEncoder:
 
     Args:
         model (`CLIPModel`): any CLIP checkpoint (put in eval mode here).
-        processor (`CLIPProcessor`): its image processor + tokenizer.
+        processor (`CLIPProcessor`): its image processor + tokenizer. A CLIP image processor is used with
+            torchvision's centre crop (`OpenCLIPImageProcessor`, the pixels of OpenAI's CLIP and open_clip);
+            texts go through `degla.text.clean_text` before the tokenizer, as in open_clip.
         batch_size (`int`, default 64): images/texts per forward pass.
         cache_dir (`str`, optional): where features are cached; `None` disables the cache.
         num_workers (`int`, default 4): threads decoding/cropping images while the model runs.
@@ -151,6 +161,8 @@ class CLIPFeatureEncoder:
     def __post_init__(self):
         self.model.eval()
         self.device = next(self.model.parameters()).device
+        self.image_processor = as_openclip_image_processor(self.processor.image_processor)
+        self.tokenizer = self.processor.tokenizer
         self._fingerprint = None
 
     @classmethod
@@ -164,7 +176,7 @@ class CLIPFeatureEncoder:
     @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            self._fingerprint = model_fingerprint(self.model, self.processor)
+            self._fingerprint = model_fingerprint(self.model, self.image_processor, self.tokenizer)
         return self._fingerprint
 
     def _stats(self, task: str) -> EncodingStats:
@@ -205,8 +217,9 @@ class CLIPFeatureEncoder:
         return feats[torch.as_tensor(index, dtype=torch.long)] if len(refs) else feats
 
     def encode_texts(self, texts: Sequence[str], task: str = "default") -> torch.Tensor:
-        """Features [len(texts), D] in the order of `texts`; each unique text is encoded at most once."""
-        unique, index = _dedup(list(texts))
+        """Features [len(texts), D] in the order of `texts`; each unique text (after `clean_text`) is encoded at
+        most once, so identical texts get identical features."""
+        unique, index = _dedup([clean_text(t) for t in texts])
         feats, from_cache = self._cached(
             "texts", unique, json.dumps(unique), lambda: self._encode_text_batches(unique, desc=f"{task}: texts"))
         self._stats(task).add("texts", len(texts), unique, encoded=not from_cache,
@@ -226,7 +239,7 @@ class CLIPFeatureEncoder:
                 images = pending.result()
                 if i + 1 < len(batches):
                     pending = prefetch.submit(load_batch, batches[i + 1])
-                pixels = self.processor(images=images, return_tensors="pt")["pixel_values"]
+                pixels = self.image_processor(images=images, return_tensors="pt")["pixel_values"]
                 pixels = pixels.to(self.device, dtype=self.model.dtype)
                 out.append(_normalise(self.model.get_image_features(pixel_values=pixels)))
         return torch.cat(out) if out else torch.zeros(0, self.model.config.projection_dim)
@@ -236,7 +249,7 @@ class CLIPFeatureEncoder:
         out = []
         max_len = getattr(self.model.config.text_config, "max_position_embeddings", 77)
         for i in tqdm(range(0, len(texts), self.batch_size), desc=desc, disable=not self.show_progress, unit="batch"):
-            batch = self.processor.tokenizer(
+            batch = self.tokenizer(  # `texts` are already cleaned (encode_texts)
                 texts[i : i + self.batch_size], padding=True, truncation=True, max_length=max_len, return_tensors="pt"
             ).to(self.device)
             out.append(_normalise(self.model.get_text_features(**batch)))

@@ -6,25 +6,60 @@ import json
 import os
 import time
 
-from .config import TASKS, EvalDataConfig
+from ..atomic_io import write_json_atomic, write_text_atomic
+from ..hub import public_name
+from .config import EvalDataConfig
 from .encoder import CLIPFeatureEncoder
 from .tables import render_markdown
-from .tasks import aro, classification, retrieval, sugarcrepe, valse
+from .tasks import TASKS, EvalDataError, EvalTask
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "degla", "eval_features")
 
 
 def parse_tasks(tasks) -> list[str]:
-    """`"sugarcrepe,aro"` or a list -> validated list; `"all"` -> every task."""
+    """`"sugarcrepe,aro"` or a list -> validated list of names; `"all"` -> `["all"]` (see `plan_tasks`)."""
     names = [t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks) if t.strip()]
     if names == ["all"]:
-        return list(TASKS)
+        return names
     unknown = [t for t in names if t not in TASKS]
     if unknown:
         raise ValueError(f"unknown task(s) {unknown}; valid tasks: {', '.join(TASKS)} (or 'all')")
     if not names:
         raise ValueError(f"no task given; valid tasks: {', '.join(TASKS)}")
     return names
+
+
+def plan_tasks(tasks, data: EvalDataConfig) -> list[EvalTask]:
+    """The tasks to run, checked against the data before anything is loaded or encoded.
+
+    Every task's `check` runs, so a data option that names a missing path is an error even for a task that was not
+    asked for. A task asked for by name must have data (`EvalDataError` naming its options otherwise); `"all"`
+    means every task whose data is given, and at least one must be."""
+    names = parse_tasks(tasks)
+    has_data = {name: task.check(data) for name, task in TASKS.items()}
+    if names == ["all"]:
+        chosen = [task for name, task in TASKS.items() if has_data[name]]
+        if not chosen:
+            raise EvalDataError("no evaluation data given: pass the data options of at least one task "
+                                "(scripts/evaluate_clip.py --help lists them)")
+        return chosen
+    missing = [n for n in names if not has_data[n]]
+    if missing:
+        raise EvalDataError("; ".join(f"task {n!r} was asked for but has no data: pass "
+                                      f"{' / '.join('--' + o for o in TASKS[n].data_options)}" for n in missing))
+    return [TASKS[n] for n in TASKS if n in names]
+
+
+def model_label(name_or_path: str) -> str:
+    """How a model is named in tables: a hub id as is; a local folder by its name, or by its run's name for the
+    `<output_dir>/clip` export of `scripts/train.py`."""
+    path = os.path.normpath(str(name_or_path))
+    if not os.path.isdir(path):
+        return str(name_or_path)
+    name = os.path.basename(os.path.abspath(path))
+    if name == "clip":  # the drop-in export of a training run is named after the run
+        name = os.path.basename(os.path.dirname(os.path.abspath(path))) or name
+    return name
 
 
 def evaluate_model(
@@ -40,74 +75,69 @@ def evaluate_model(
     num_workers: int = 4,
     show_progress: bool = True,
     verbose: bool = True,
+    model_name: str | None = None,
 ) -> dict:
     """Score a CLIP model on the requested tasks.
 
     Args:
         model: a hub id or local folder of any `CLIPModel` checkpoint, a loaded `CLIPModel` (then pass its
             `processor`), or a ready `CLIPFeatureEncoder`.
-        tasks: list or comma-separated string of `sugarcrepe, valse, aro, zeroshot, linear_probe, retrieval`
-            (or `"all"`).
-        data: `EvalDataConfig` or a dict of its fields (data locations).
+        tasks: list or comma-separated string of task names (`degla.eval.TASKS`), or `"all"` (every task whose
+            data is given). A task asked for by name without its data raises `EvalDataError`.
+        data: `EvalDataConfig` or a dict of its fields (data locations). Checked before the model is loaded.
         output_dir: where `results.json`, `results.md` and `run_info.json` go (nothing written if `None`).
         batch_size, device, num_workers, show_progress: encoding options.
         cache_dir: on-disk feature cache keyed by model and data (`None` disables it).
         seed: seeds the ARO order perturbations and the linear-probe validation split.
-        verbose: print the scored/skipped counts and encoding ratios of each task.
+        verbose: print the scored/skipped counts and encoding ratios of each task, then the results tables.
+        model_name: the model's name in the tables (default: from its hub id or folder, see `model_label`).
 
     Returns:
         `{task: {subset: percent}}`, the content of results.json.
     """
-    task_names = parse_tasks(tasks)
     data = EvalDataConfig.from_dict(data) if isinstance(data, dict) else (data or EvalDataConfig())
+    plan = plan_tasks(tasks, data)
     enc_kwargs = dict(batch_size=batch_size, cache_dir=cache_dir, num_workers=num_workers, show_progress=show_progress)
     if isinstance(model, CLIPFeatureEncoder):
-        encoder, model_name = model, getattr(model.model, "name_or_path", "model")
+        encoder, source = model, getattr(model.model, "name_or_path", "") or "model"
     elif isinstance(model, str):
-        encoder, model_name = CLIPFeatureEncoder.from_pretrained(model, device=device, **enc_kwargs), model
+        encoder, source = CLIPFeatureEncoder.from_pretrained(model, device=device, **enc_kwargs), model
     else:
         if processor is None:
             raise ValueError("pass the model's CLIPProcessor as `processor=` when `model` is a loaded CLIPModel")
         if device is not None:
             model = model.to(device)
         encoder = CLIPFeatureEncoder(model=model, processor=processor, **enc_kwargs)
-        model_name = getattr(model, "name_or_path", "") or type(model).__name__
+        source = getattr(model, "name_or_path", "") or type(model).__name__
+    label = model_name or model_label(source)
 
-    runners = {
-        "sugarcrepe": lambda: sugarcrepe.run(encoder, data),
-        "valse": lambda: valse.run(encoder, data),
-        "aro": lambda: aro.run(encoder, data, seed=seed),
-        "zeroshot": lambda: classification.run_zeroshot(encoder, data),
-        "linear_probe": lambda: classification.run_linear_probe(encoder, data, seed=seed),
-        "retrieval": lambda: retrieval.run(encoder, data),
-    }
-    results, info = {}, {"model": model_name, "model_fingerprint": encoder.fingerprint, "tasks": {}, "seed": seed}
-    for task in task_names:
-        own = lambda key: key == task or key.startswith(f"{task}_")  # noqa: E731  stats keys of this task
+    results, info = {}, {"model": public_name(str(source)), "model_name": label,
+                         "model_fingerprint": encoder.fingerprint, "tasks": {}, "seed": seed}
+    for task in plan:
+        own = lambda key: key == task.name or key.startswith(f"{task.name}_")  # noqa: E731  stats keys of this task
         for key in [k for k in encoder.stats if own(k)]:  # a reused encoder: count this run only
             del encoder.stats[key]
         start = time.perf_counter()
-        outcome = runners[task]()
-        results[task] = outcome.scores
+        outcome = task.run(encoder, data, seed=seed)
+        results[task.name] = outcome.scores
         encoding = {k: v.as_dict() for k, v in encoder.stats.items() if own(k)}
-        info["tasks"][task] = {"counts": outcome.counts, "not_run": outcome.skipped, "details": outcome.details,
-                               "encoding": encoding, "seconds": round(time.perf_counter() - start, 2)}
+        info["tasks"][task.name] = {"counts": outcome.counts, "not_run": outcome.skipped, "details": outcome.details,
+                                    "encoding": encoding, "seconds": round(time.perf_counter() - start, 2)}
         if verbose:
-            for line in outcome.summary_lines(task):
+            for line in outcome.summary_lines(task.name):
                 print(line)
             for key, st in encoding.items():
                 ratio = st["encoded_per_unique_image"]
-                print(f"[{task}] {key}: {st['images_unique']} unique images ({st['images_requested']} references): "
-                      f"{st['images_encoded']} encoded + {st['images_from_cache']} from cache"
+                print(f"[{task.name}] {key}: {st['images_unique']} unique images ({st['images_requested']} "
+                      f"references): {st['images_encoded']} encoded + {st['images_from_cache']} from cache"
                       + (f" (ratio {ratio:.2f})" if ratio is not None else "")
                       + f"; {st['texts_unique']} unique texts: {st['texts_encoded']} encoded + "
                       f"{st['texts_from_cache']} from cache")
-    if output_dir:
-        os.makedirs(output_dir, exist_ok=True)
-        with open(os.path.join(output_dir, "results.json"), "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2)
-        with open(os.path.join(output_dir, "run_info.json"), "w", encoding="utf-8") as f:
-            json.dump(info, f, indent=2, default=str)
-        with open(os.path.join(output_dir, "results.md"), "w", encoding="utf-8") as f:
-            f.write(f"# Evaluation of `{model_name}`\n\n" + render_markdown({os.path.basename(str(model_name)) or "model": results}))
+    tables = render_markdown({label: results})
+    if verbose:
+        print("\n" + tables)
+    if output_dir:  # each file whole or not at all
+        write_json_atomic(os.path.join(output_dir, "results.json"), results)
+        write_text_atomic(os.path.join(output_dir, "run_info.json"), json.dumps(info, indent=2, default=str))
+        write_text_atomic(os.path.join(output_dir, "results.md"), f"# Evaluation of `{label}`\n\n" + tables)
     return results

@@ -1,35 +1,12 @@
-"""Paper-shaped markdown tables (DeGLA tables 2-6 and the retrieval figure) and the figure-5 trade-off plot."""
+"""Paper-shaped markdown tables (each task's `Table`: DeGLA tables 2-6 and the retrieval figure) and the figure-5
+trade-off plot."""
 
 from __future__ import annotations
 
 import math
 
-from .tasks.classification import known_datasets
+from .tasks import TASKS
 
-_ZS_COLUMNS = [("CIFAR10", "cifar10"), ("CIFAR100", "cifar100"), ("Food101", "food101"), ("Pets", "pets"),
-               ("Flowers", "flowers"), ("SUN397", "sun397"), ("Cars", "cars"), ("DTD", "dtd"),
-               ("Caltech101", "caltech101"), ("Aircraft", "aircraft"), ("ImageNet", "imagenet")]
-_RETRIEVAL = [(f"{ds} {d} R@{k}", f"{key}_{d.lower()}_r{k}")
-              for ds, key in (("COCO", "coco"), ("Flickr30k", "flickr30k")) for d in ("I2T", "T2I") for k in (1, 5, 10)]
-
-TABLES = [
-    ("Table 2: VALSE", "valse", [
-        ("Existence", "existence"), ("Plurality", "plurality"), ("Counting", "counting"),
-        ("Sp.rel.", "spatial_relations"), ("Action repl.", "action_replacement"), ("Actant swap", "actant_swap"),
-        ("Coref. standard", "coreference_standard"), ("Coref. clean", "coreference_clean"), ("Foil-it!", "foil_it"),
-        ("Avg.", "avg")]),
-    ("Table 3: SugarCrepe", "sugarcrepe", [
-        ("Replace Object", "replace_obj"), ("Replace Attribute", "replace_att"), ("Replace Relation", "replace_rel"),
-        ("REPLACE Avg.", "replace"), ("Swap Object", "swap_obj"), ("Swap Attribute", "swap_att"),
-        ("SWAP Avg.", "swap"), ("Add Object", "add_obj"), ("Add Attribute", "add_att"), ("ADD Avg.", "add"),
-        ("Avg.", "avg")]),
-    ("Table 4: ARO", "aro", [
-        ("Relation", "vg_relation"), ("Attribute", "vg_attribution"), ("COCO-order", "coco_order"),
-        ("Flickr-order", "flickr30k_order"), ("Avg.", "avg")]),
-    ("Table 5: Zero-shot classification", "zeroshot", _ZS_COLUMNS + [("Avg.", "avg")]),
-    ("Table 6: Linear probe", "linear_probe", _ZS_COLUMNS + [("Avg.", "avg")]),
-    ("Figure 4: Zero-shot retrieval", "retrieval", _RETRIEVAL),
-]
 COMPOSITIONAL = ("valse", "sugarcrepe", "aro")
 
 
@@ -57,26 +34,31 @@ def _fmt(value) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f}"
 
 
+def _columns(table, task: str, runs: dict[str, dict]) -> list[tuple[str, str]]:
+    """The table's columns for these runs (see `Table.only_present` / `Table.extra_columns`)."""
+    present = {k for r in runs.values() for k in r.get(task, {})}
+    columns = [(h, k) for h, k in table.columns if not table.only_present or k in present or k == "avg"]
+    if table.extra_columns:
+        known = {k for _, k in table.columns}
+        extra = [(k, k) for k in sorted(present - known)]
+        at = len(columns) - (columns[-1][1] == "avg") if columns else 0
+        columns[at:at] = extra
+    return columns
+
+
 def render_markdown(runs: dict[str, dict]) -> str:
-    """One table per task present in any run; one row per run; `-` where a run lacks a number. Datasets that are
-    not among the paper's columns (e.g. a local zero-shot dataset) get extra columns."""
+    """One table per task present in any run (each task's `Table`, in task order); one row per run; `-` where a
+    run lacks a number."""
     parts = []
-    for title, task, columns in TABLES:
-        if not any(runs[r].get(task) for r in runs):
+    for name, task in TASKS.items():
+        if not any(runs[r].get(name) for r in runs):
             continue
-        columns = list(columns)
-        known = {key for _, key in columns}
-        extra = sorted({k for r in runs for k in runs[r].get(task, {}) if k not in known})
-        if task in ("zeroshot", "linear_probe"):
-            columns = [(h, k) for h, k in columns[:-1] if any(k in runs[r].get(task, {}) for r in runs)]
-            columns += [(k, k) for k in extra if k not in known_datasets()] + [("Avg.", "avg")]
-        elif task == "retrieval":
-            columns = [(h, k) for h, k in columns if any(k in runs[r].get(task, {}) for r in runs)]
-        parts.append(f"## {title}\n")
+        columns = _columns(task.table, name, runs)
+        parts.append(f"## {task.table.title}\n")
         parts.append("| Model | " + " | ".join(h for h, _ in columns) + " |")
         parts.append("|---|" + "---:|" * len(columns))
         for run, results in runs.items():
-            row = results.get(task, {})
+            row = results.get(name, {})
             parts.append(f"| {run} | " + " | ".join(_fmt(row.get(k)) for _, k in columns) + " |")
         parts.append("")
     summary = [(run, compositional_average(r), zeroshot_average(r)) for run, r in runs.items()]

@@ -18,6 +18,7 @@ import torch
 from datasets import Dataset
 from PIL import Image
 
+from ..text import clean_text
 from ..schema import CAPTION, IMAGE, IMAGE_PATH, NEGATIVE_COLUMNS, NEGATIVE_POOL, RULES, SLOT_NEGATIVES, neg_column
 from .formats import TRAIN_FORMATS, TrainDataError, load_negatives_dataset, read_negclip_tsv  # noqa: F401
 
@@ -228,7 +229,9 @@ class DeGLACollator:
     """Batches rows into model inputs: images through the training image transform (the same pixels for the
     student and its teacher), all texts tokenised in one call.
 
-    Captions and their K negatives are padded together to the batch's longest text (≤ `max_length`).
+    Texts are cleaned as open_clip's tokenizer cleans them (`degla.text.clean_text`: ftfy, HTML entities,
+    whitespace) before CLIP's BPE; captions and their K negatives are padded together to the batch's longest text
+    (≤ `max_length`).
     `image_transform(images, indices)` defaults to the processor's deterministic transform.
     """
 
@@ -253,7 +256,7 @@ class DeGLACollator:
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         b, k = len(rows), self.num_negatives
-        texts = [row[CAPTION] for row in rows] + [n for row in rows for n in row[NEGATIVES][:k]]
+        texts = [clean_text(t) for t in [row[CAPTION] for row in rows] + [n for row in rows for n in row[NEGATIVES][:k]]]
         tokens = self.processor.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                           return_tensors="pt")
         images = self._images(rows)

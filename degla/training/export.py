@@ -8,21 +8,14 @@ named by its last component.
 from __future__ import annotations
 
 import json
-import os
 
+from ..hub import public_name
 from .arguments import DeGLATrainingArguments
 
 RECIPE_FIELDS = ("learning_rate", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "lr_scheduler_type",
                  "warmup_steps", "open_clip_warmup", "num_train_epochs", "max_steps", "per_device_train_batch_size",
                  "gradient_accumulation_steps", "max_grad_norm", "dataloader_drop_last", "bf16", "fp16", "seed")
 CARD_FILE, RECIPE_FILE = "README.md", "degla_training_args.json"
-
-
-def public_name(name: str) -> str:
-    """A Hub id as is; a local path by its last component (cards and logs carry no local absolute paths)."""
-    if os.path.exists(os.path.expanduser(name)) or os.path.isabs(name):
-        return os.path.basename(os.path.normpath(name))
-    return name
 
 
 def model_card_files(base_model: str, objective: dict, args: DeGLATrainingArguments, data_options: dict,

@@ -28,6 +28,7 @@ import pyarrow as pa
 from datasets import Dataset, load_dataset, load_from_disk
 from datasets.data_files import EmptyDatasetError
 
+from ..errors import InputError
 from ..hub import check_local_path, download_hub_file, parse_hub_file
 from ..schema import CAPTION, IMAGE_ID, IMAGE_PATH, NEGATIVE_POOL, SLOT_NEGATIVES, check_negatives_dataset
 
@@ -41,7 +42,7 @@ DEFAULT_CACHE_DIR = os.path.join(os.environ.get("DEGLA_CACHE", os.path.join(os.p
                                  "datasets")
 
 
-class TrainDataError(ValueError):
+class TrainDataError(InputError):
     """A training file that cannot be read as it is: the message names the file, the record and the field."""
 
 

@@ -12,6 +12,7 @@ from transformers import CLIPProcessor
 
 from ..cli import Stage
 from ..configuration_degla import DeGLAConfig
+from ..errors import InputError
 from ..modeling_degla import DeGLAForContrastive
 from .arguments import DataArguments, DeGLATrainingArguments, ModelArguments, ObjectiveArguments
 from .data import TrainDataError, assign_negative_slots, check_images, load_negatives_dataset
@@ -28,7 +29,7 @@ def check_resume_objective(checkpoint: str, config: DeGLAConfig, allow_change: b
     differs = {name: (saved.get(name), value) for name, value in config.objective().items() if saved.get(name) != value}
     if differs and not allow_change:
         listed = "; ".join(f"{name}: checkpoint {old!r}, now {new!r}" for name, (old, new) in differs.items())
-        raise ValueError(f"{checkpoint} was trained with another objective ({listed}); resume with the checkpoint's "
+        raise InputError(f"{checkpoint} was trained with another objective ({listed}); resume with the checkpoint's "
                          "values, or pass --allow_objective_change to train the rest of the run with the new ones")
     if differs:
         logger.warning("resuming %s with a changed objective: %s", checkpoint, differs)
@@ -59,7 +60,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, objectiv
     """Everything `run_training` trains with: the model, the checked data and the trainer (and a data summary)."""
     state = PartialState()
     if data_args.train_file is None:
-        raise ValueError("--train_file is required (or run scripts/train.py with no arguments for the embedded "
+        raise InputError("--train_file is required (or run scripts/train.py with no arguments for the embedded "
                          "default)")
     resume = training_args.resume_from_checkpoint
     check_output_dir(training_args, resuming=bool(resume))

@@ -12,6 +12,7 @@ from accelerate.utils import DistributedType
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import Trainer, TrainerCallback
 
+from ..errors import OutputExistsError
 from ..hub import push_folder
 from ..modeling_degla import DeGLAForContrastive
 from .arguments import DataArguments, DeGLATrainingArguments
@@ -53,7 +54,7 @@ def check_output_dir(args: DeGLATrainingArguments, resuming: bool) -> None:
     """Refuse to train over a finished run unless resuming it or told to overwrite it."""
     found = finished_work_in(args.output_dir)
     if found and not resuming and not args.overwrite_output_dir:
-        raise FileExistsError(f"{args.output_dir} already holds a run ({', '.join(found[:6])}); resume it with "
+        raise OutputExistsError(f"{args.output_dir} already holds a run ({', '.join(found[:6])}); resume it with "
                               f"--resume_from_checkpoint {os.path.join(args.output_dir, 'checkpoint-N')}, train into "
                               "a new --output_dir, or pass --overwrite_output_dir to replace it")
 

@@ -59,9 +59,10 @@ WORLD_RECIPE = {
 
 def demo_train_args(output_dir: str = DEMO_OUTPUT_DIR, cache_dir: str = DEFAULT_CACHE_DIR, **overrides) -> list[str]:
     """Command-line arguments of `scripts/train.py` for the embedded default (builds the world data if needed)."""
-    recipe = {"model_name_or_path": BASE_MODEL_DIR, "train_file": build_negatives_dataset(cache_dir=cache_dir),
-              "output_dir": output_dir, **WORLD_RECIPE, **overrides}
-    return [item for key, value in recipe.items() for item in (f"--{key}", str(value))]
+    from ..cli import options_argv
+
+    return options_argv({"model_name_or_path": BASE_MODEL_DIR, "train_file": build_negatives_dataset(cache_dir=cache_dir),
+                         "output_dir": output_dir, **WORLD_RECIPE, **overrides})
 
 
 def build_benchmarks(seed: int = 1000, cache_dir: str = DEFAULT_CACHE_DIR) -> dict:

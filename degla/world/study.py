@@ -116,7 +116,7 @@ def run_one(overrides: dict, seed: int, run_dir: str, cache_dir: str, max_steps:
     """Fine-tune and score one (configuration, seed) in this process with one thread; write its result.json."""
     import torch
 
-    from ..cli import main
+    from ..cli import run
     from ..training import TRAINING
     from .pipeline import demo_train_args
 
@@ -131,7 +131,7 @@ def run_one(overrides: dict, seed: int, run_dir: str, cache_dir: str, max_steps:
     if os.path.exists(work):  # an interrupted run: start it again from scratch
         shutil.rmtree(work)
     argv = demo_train_args(output_dir=work, cache_dir=cache_dir, **extra) + ["--disable_tqdm", "true"]
-    export = main(TRAINING, argv)
+    export = run(TRAINING, argv)
     results = score(export, cache_dir)
     entry = {"overrides": overrides, "seed": seed, "max_steps": max_steps, "results": results,
              "summary": summarise(results), "seconds": round(time.perf_counter() - start, 1)}

@@ -2,14 +2,20 @@
 
 Protocol, as in the ARO authors' code (`mertyg/vision-language-models-are-bows`):
 - VG-Relation / VG-Attribution: the image is cropped to the annotated box (`bbox_x, bbox_y, bbox_w, bbox_h`);
-  candidates are `[false_caption, true_caption]` and the prediction is `argmax` (a tie picks the false caption,
-  i.e. strict). The reported number is the **macro accuracy**: VG-Relation averages the per-relation accuracy
-  over relations not in ARO's list of symmetric/unsuitable relations (shipped in data/aro_protocol.json);
-  VG-Attribution averages the per-attribute-pair accuracy over pairs with at least 25 examples.
+  candidates are `[false_caption, true_caption]` and the prediction is `np.argmax` (a tie picks the false
+  caption: the "strict" tie rule). The reported number is the **macro accuracy**: VG-Relation averages the
+  per-relation accuracy over relations not in ARO's list of symmetric/unsuitable relations (shipped in
+  data/aro_protocol.json); VG-Attribution averages the per-attribute-pair accuracy over pairs with at least 25
+  examples.
 - COCO-Order / Flickr30k-Order: every Karpathy-test caption gives one example with 5 candidates (the caption
-  and its 4 perturbations, see `order_perturbations`); precision@1 with `argmax` where the true caption is
-  index 0, so a tie with a perturbation (e.g. a one-noun caption whose noun shuffle is the identity) counts
-  as correct, as in ARO.
+  and its 4 perturbations, see `order_perturbations`); precision@1 with `np.argmax(scores) == 0`, the true
+  caption first, so in exact arithmetic a tie with a perturbation counts as correct (the "lenient" tie rule).
+  Ties are common: a perturbation that changes nothing (a caption with one noun and no adjective, a trigram
+  shuffle that draws the identity) is the true caption again. ARO's loop encodes each candidate position in
+  its own batch and scores with an `einsum`, so whether such an exact tie survives depends on float noise
+  (batch size, tensor width, hardware). Here every distinct (image, caption) pair is scored once
+  (`candidate_scores`), so identical candidates tie exactly and the rule decides, whatever the batch size or
+  the order of the candidates.
 - `avg`: mean of the four numbers (table 4), reported only when all four ran.
 """
 
@@ -20,13 +26,13 @@ import json
 import os
 
 import numpy as np
-import torch
 
 from ..config import EvalDataConfig
 from ..encoder import ImageRef
-from .common import TaskResult, load_metric, paired_scores, percent, read_json, require_keys
-from .karpathy import load_karpathy
-from .order_perturbations import make_tagger, order_candidates
+from .common import (EvalDataError, EvalTask, Table, TaskResult, candidate_scores, check_path, load_metric, percent,
+                     read_json, require_keys)
+from .karpathy import check_karpathy, load_karpathy
+from .order_perturbations import check_tagger, make_tagger, order_candidates
 
 _PROTOCOL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "aro_protocol.json")
 VG_KEYS = ("image_path", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "true_caption", "false_caption")
@@ -56,15 +62,14 @@ def load_vg(path: str, image_dir: str, group_key: str):
 
 def _score_vg(encoder, result: TaskResult, name: str, path: str, image_dir: str, group_key: str):
     refs, false_caps, true_caps, groups = load_vg(path, image_dir, group_key)
-    img = encoder.encode_images(refs, task=f"aro_{name}")
-    txt = encoder.encode_texts(false_caps + true_caps, task=f"aro_{name}")
+    scores = candidate_scores(encoder, f"aro_{name}", refs, [[f, t] for f, t in zip(false_caps, true_caps)])
     n = len(refs)
-    scores = torch.stack([paired_scores(img, txt[:n]), paired_scores(img, txt[n:])], 1)
     proto = aro_protocol()
     kwargs = ({"exclude_groups": proto["excluded_relations"]} if group_key == "relation"
               else {"min_group_size": proto["vg_attribution_min_group_size"]})
     out = load_metric("multiple_choice_accuracy").compute(
-        scores=scores.tolist(), labels=[1] * n, groups=groups, tie_break="first_index", **kwargs)
+        scores=scores.tolist(), labels=[1] * n, groups=groups, tie_break="strict", return_correct=True, **kwargs)
+    result.items[name] = {"scores": scores, "labels": [1] * n, "correct": out["correct"], "groups": groups}
     result.details[name] = {"micro_accuracy": percent(out["accuracy"]), "groups_in_macro": out["macro_groups"],
                             "groups_total": len(out["group_count"])}
     excluded = set(proto["excluded_relations"]) if group_key == "relation" else set()
@@ -84,20 +89,46 @@ def _score_order(encoder, result: TaskResult, name: str, json_path: str, image_r
     img_refs = [r for r, caps in zip(refs, captions) for _ in caps]  # one example per caption
     flat = [c for caps in captions for c in caps]
     candidates = order_candidates(flat, tagger, seed=seed)
-    img = encoder.encode_images(img_refs, task=f"aro_{name}")
-    txt = encoder.encode_texts([c for cands in candidates for c in cands], task=f"aro_{name}")
-    scores = torch.einsum("nd,ncd->nc", img, txt.view(len(flat), 5, -1))
+    scores = candidate_scores(encoder, f"aro_{name}", img_refs, candidates)
     out = load_metric("multiple_choice_accuracy").compute(
-        scores=scores.tolist(), labels=[0] * len(flat), tie_break="first_index")
+        scores=scores.tolist(), labels=[0] * len(flat), tie_break="lenient", return_correct=True)
     result.scores[name] = percent(out["accuracy"])
-    result.details[name] = {"pos_tagger": tagger.name, "seed": seed}
+    result.items[name] = {"scores": scores, "labels": [0] * len(flat), "correct": out["correct"],
+                          "candidates": candidates}
+    exact_ties = sum(cands[0] in cands[1:] for cands in candidates)
+    result.details[name] = {"pos_tagger": tagger.name, "seed": seed,
+                            "examples_with_a_perturbation_equal_to_the_caption": exact_ties}
     result.count(name, len(flat))
+
+
+VG_PARTS = (("vg_relation", "visual_genome_relation.json", "relation"),
+            ("vg_attribution", "visual_genome_attribution.json", "attribution"))
+
+
+def _order_parts(data: EvalDataConfig):
+    return (("coco_order", data.coco_karpathy_test_json, data.coco_image_root, "coco_karpathy_test_json", "coco_image_root"),
+            ("flickr30k_order", data.flickr30k_test_json, data.flickr30k_image_root, "flickr30k_test_json",
+             "flickr30k_image_root"))
+
+
+def check(data: EvalDataConfig) -> bool:
+    has_vg = check_path(data.aro_dir, "aro_dir")
+    if has_vg and not any(os.path.exists(os.path.join(data.aro_dir, f)) for _, f, _ in VG_PARTS):
+        if not (data.coco_karpathy_test_json or data.flickr30k_test_json):
+            raise EvalDataError(f"--aro_dir {data.aro_dir} holds neither {VG_PARTS[0][1]} nor {VG_PARTS[1][1]}")
+    if has_vg:
+        check_path(data.aro_image_dir, "aro_image_dir")
+    has_order = False
+    for _, json_path, root, json_opt, root_opt in _order_parts(data):
+        has_order |= check_karpathy(json_path, root, json_opt, root_opt)
+    if has_order:
+        check_tagger(data.order_pos_lexicon)
+    return has_vg or has_order
 
 
 def run(encoder, data: EvalDataConfig, seed: int = 0) -> TaskResult:
     result = TaskResult()
-    for name, fname, key in (("vg_relation", "visual_genome_relation.json", "relation"),
-                             ("vg_attribution", "visual_genome_attribution.json", "attribution")):
+    for name, fname, key in VG_PARTS:
         path = os.path.join(data.aro_dir, fname) if data.aro_dir else None
         if path is None:
             result.skipped[name] = "no --aro_dir"
@@ -106,10 +137,7 @@ def run(encoder, data: EvalDataConfig, seed: int = 0) -> TaskResult:
         else:
             _score_vg(encoder, result, name, path, data.aro_image_dir, key)
     tagger = None
-    for name, json_path, root, opt in (
-        ("coco_order", data.coco_karpathy_test_json, data.coco_image_root, "coco_karpathy_test_json"),
-        ("flickr30k_order", data.flickr30k_test_json, data.flickr30k_image_root, "flickr30k_test_json"),
-    ):
+    for name, json_path, root, opt, _ in _order_parts(data):
         if not json_path:
             result.skipped[name] = f"no --{opt}"
             continue
@@ -119,3 +147,13 @@ def run(encoder, data: EvalDataConfig, seed: int = 0) -> TaskResult:
     if all(p in result.scores for p in parts):
         result.scores["avg"] = round(float(np.mean([result.scores[p] for p in parts])), 2)
     return result
+
+
+TASK = EvalTask(
+    name="aro", data_options=("aro_dir", "aro_image_dir", "coco_karpathy_test_json", "coco_image_root", "flickr30k_test_json", "flickr30k_image_root", "order_pos_lexicon"),
+    order=3, run=run, check=check,
+    description="ARO: VG-Relation, VG-Attribution (true vs false caption), COCO/Flickr30k-Order (caption vs 4 "
+                "word-order perturbations)",
+    table=Table("Table 4: ARO", (("Relation", "vg_relation"), ("Attribute", "vg_attribution"),
+                                 ("COCO-order", "coco_order"), ("Flickr-order", "flickr30k_order"), ("Avg.", "avg"))),
+)

@@ -1,4 +1,5 @@
-"""Zero-shot classification and linear probe on the paper's 11 datasets (or any image-classification source).
+"""Image-classification data shared by the zero-shot (`zeroshot.py`) and linear-probe (`linear_probe.py`) tasks:
+the paper's 11 datasets or any image-classification source.
 
 A dataset source is either
 - a local image folder: `<root>/<class>/*.{png,jpg,...}` (test images only: zero-shot), or `<root>/train/<class>/`
@@ -28,12 +29,11 @@ import torch
 
 from ..config import EvalDataConfig
 from ..encoder import DatasetImageRef, ImageRef
-from .common import TaskResult, load_metric, logger, percent, read_json
+from .common import EvalDataError, Table, TaskResult, load_metric, percent, read_json
 
 _KNOWN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "zeroshot_datasets.json")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 DEFAULT_TEMPLATES = ["a photo of a {c}."]
-C_GRID = tuple(float(c) for c in np.logspace(-2, 4, 7))
 METRIC_KEYS = {"accuracy": "accuracy", "mean_per_class": "mean_per_class_accuracy"}
 
 
@@ -143,7 +143,7 @@ def resolve_sources(data: EvalDataConfig) -> dict[str, str]:
     sources = {}
     for item in data.zeroshot_sources:
         if "=" not in item:
-            raise ValueError(f"--zeroshot_sources item {item!r} should be NAME=SOURCE (a folder or hf:HUB_ID)")
+            raise EvalDataError(f"--zeroshot_sources item {item!r} should be NAME=SOURCE (a folder or hf:HUB_ID)")
         key, value = item.split("=", 1)
         sources[key] = value
     names = list(data.zeroshot_datasets)
@@ -157,8 +157,8 @@ def resolve_sources(data: EvalDataConfig) -> dict[str, str]:
         elif n in known_datasets():
             out[n] = "hf:" + known_datasets()[n]["source"]["hub_id"]
         else:
-            raise ValueError(f"zero-shot dataset {n!r} has no source: pass --zeroshot_sources {n}=FOLDER "
-                             f"(known names: {sorted(known_datasets())})")
+            raise EvalDataError(f"--zeroshot_datasets: {n!r} has no source: pass --zeroshot_sources {n}=FOLDER "
+                                f"(known names: {sorted(known_datasets())})")
     return out
 
 
@@ -173,67 +173,30 @@ def class_embeddings(encoder, classnames: list[str], templates: list[str], task:
     return torch.nn.functional.normalize(feats, dim=-1)
 
 
-def _score(ds: ClassificationData, predictions, labels) -> tuple[float, dict]:
+def score(ds: ClassificationData, predictions, labels) -> tuple[float, dict]:
     out = load_metric("classification_accuracy").compute(predictions=list(map(int, predictions)),
                                                          references=list(map(int, labels)))
     return percent(out[METRIC_KEYS[ds.metric]]), out
 
 
-def run_zeroshot(encoder, data: EvalDataConfig) -> TaskResult:
-    result = TaskResult()
+def check_sources(data: EvalDataConfig) -> bool:
+    """False when no dataset is given; raises `EvalDataError` for an unknown name or a missing local folder."""
     sources = resolve_sources(data)
-    if not sources:
-        result.skipped["all"] = "no --zeroshot_sources / --zeroshot_datasets"
     for name, spec in sources.items():
-        ds = load_source(name, spec, need_train=False)
-        refs, labels = ds.test
-        img = encoder.encode_images(refs, task=f"zeroshot_{name}")
-        weights = class_embeddings(encoder, ds.classnames, ds.templates, task=f"zeroshot_{name}")
-        preds = (img @ weights.T).argmax(1).numpy()
-        result.scores[name], out = _score(ds, preds, labels)
-        result.details[name] = {"source": ds.source, "metric": ds.metric, "classes": len(ds.classnames),
-                                "templates": len(ds.templates), "accuracy": percent(out["accuracy"]),
-                                "mean_per_class_accuracy": percent(out["mean_per_class_accuracy"])}
-        result.count(name, len(refs))
-    _add_average(result, sources)
-    return result
+        if not spec.startswith("hf:") and not os.path.isdir(spec):
+            raise EvalDataError(f"--zeroshot_sources {name}={spec}: folder not found: {spec}")
+    return bool(sources)
 
 
-def run_linear_probe(encoder, data: EvalDataConfig, seed: int = 0, c_grid=C_GRID) -> TaskResult:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
-
-    result = TaskResult()
-    sources = resolve_sources(data)
-    if not sources:
-        result.skipped["all"] = "no --zeroshot_sources / --zeroshot_datasets"
-    for name, spec in sources.items():
-        ds = load_source(name, spec, need_train=True)
-        if ds.train is None:
-            result.skipped[name] = f"{ds.source} has no train split (expected <root>/train/<class>/ and <root>/test/<class>/)"
-            continue
-        x_train = encoder.encode_images(ds.train[0], task=f"linear_probe_{name}").numpy()
-        x_test = encoder.encode_images(ds.test[0], task=f"linear_probe_{name}").numpy()
-        y_train, y_test = ds.train[1], ds.test[1]
-        _, counts = np.unique(y_train, return_counts=True)
-        stratify = y_train if counts.min() >= 2 else None
-        x_fit, x_val, y_fit, y_val = train_test_split(x_train, y_train, test_size=0.2, random_state=seed, stratify=stratify)
-        val_scores = {}
-        for c in c_grid:
-            clf = LogisticRegression(C=c, max_iter=1000, random_state=seed).fit(x_fit, y_fit)
-            val_scores[c] = float((clf.predict(x_val) == y_val).mean())
-        best_c = max(c_grid, key=lambda c: (val_scores[c], -abs(np.log10(c))))  # ties: the C closest to 1
-        clf = LogisticRegression(C=best_c, max_iter=1000, random_state=seed).fit(x_train, y_train)
-        result.scores[name], out = _score(ds, clf.predict(x_test), y_test)
-        result.details[name] = {"source": ds.source, "metric": ds.metric, "best_C": best_c,
-                                "validation_accuracy": {f"{c:g}": percent(v) for c, v in val_scores.items()}}
-        result.count(name, len(y_test))
-        logger.info("linear probe %s: C=%g (val acc %.2f%%)", name, best_c, 100 * val_scores[best_c])
-    _add_average(result, sources)
-    return result
-
-
-def _add_average(result: TaskResult, sources: dict):
+def add_average(result: TaskResult, sources: dict):
     done = [n for n in sources if n in result.scores]
     if done:
         result.scores["avg"] = round(float(np.mean([result.scores[n] for n in done])), 2)
+
+
+def dataset_table(title: str) -> Table:
+    """Tables 5 and 6: the paper's 11 datasets that ran, then any other dataset, then the average."""
+    columns = (("CIFAR10", "cifar10"), ("CIFAR100", "cifar100"), ("Food101", "food101"), ("Pets", "pets"),
+               ("Flowers", "flowers"), ("SUN397", "sun397"), ("Cars", "cars"), ("DTD", "dtd"),
+               ("Caltech101", "caltech101"), ("Aircraft", "aircraft"), ("ImageNet", "imagenet"), ("Avg.", "avg"))
+    return Table(title, columns, only_present=True, extra_columns=True)

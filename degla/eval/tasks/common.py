@@ -1,11 +1,15 @@
-"""Shared pieces of the tasks: results container, metric loading, JSON reading with clear errors."""
+"""Shared pieces of the tasks: the task description (`EvalTask`, `Table`), the results container, metric loading,
+JSON reading and data checks with clear errors, multiple-choice scoring."""
 
 from __future__ import annotations
+
+from ...errors import InputError
 
 import functools
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import evaluate
@@ -15,6 +19,60 @@ import torch
 logger = logging.getLogger("degla.eval")
 
 METRICS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "metrics")
+
+
+class EvalDataError(InputError):
+    """A requested evaluation cannot run with the data it was given; the message names the option to fix."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """The results table of a task (one row per model): `columns` are (header, result key) pairs.
+
+    `only_present`: drop the columns that no run has (datasets chosen at run time). `extra_columns`: add result
+    keys that are not columns (e.g. a local zero-shot dataset), before a trailing `avg` column.
+    """
+
+    title: str
+    columns: tuple[tuple[str, str], ...]
+    only_present: bool = False
+    extra_columns: bool = False
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """One benchmark of the harness. Each module of `degla.eval.tasks` that defines `TASK = EvalTask(...)` is a task:
+    the task list, `--tasks` help, the harness and the results tables are all read from these.
+
+    Args:
+        name: the `--tasks` name and the key of its scores in results.json.
+        description: one line for `--help`.
+        run: `run(encoder, data: EvalDataConfig, seed: int) -> TaskResult`.
+        check: `check(data) -> bool`, called for every task before any model is loaded: `False` when none of the
+            task's data options is given; raises `EvalDataError` naming the option when data is given but
+            unusable (a path that does not exist, a missing companion option or requirement).
+        table: its results table (title and columns).
+        order: position among the tasks (the paper's table order): tasks run and tables print in this order.
+        data_options: the `EvalDataConfig` fields that give the task its data (named in `--help` and errors).
+    """
+
+    name: str
+    description: str
+    run: Callable[..., TaskResult]
+    check: Callable[..., bool]
+    table: Table
+    order: int
+    data_options: tuple[str, ...]
+
+
+def check_path(path: str | None, option: str, kind: str = "folder") -> bool:
+    """False when the option is not given; raises `EvalDataError` when it names a missing folder or file."""
+    if not path:
+        return False
+    exists = os.path.isdir(path) if kind == "folder" else os.path.isfile(path)
+    if not exists:
+        raise EvalDataError(f"--{option}: {kind} not found: {path}")
+    return True
 
 
 @dataclass
@@ -28,6 +86,9 @@ class TaskResult:
     counts: dict[str, dict] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # subset not run -> why (e.g. missing option)
     details: dict = field(default_factory=dict)
+    # per-example outputs of multiple-choice subsets, kept in memory only (parity checks):
+    # subset -> {"scores": [N, C] tensor, "labels": [N], "correct": [N] bools}
+    items: dict[str, dict] = field(default_factory=dict, repr=False)
 
     def count(self, subset: str, scored: int, skip_reasons: dict[str, int] | None = None):
         skip_reasons = {k: v for k, v in (skip_reasons or {}).items() if v}
@@ -68,9 +129,28 @@ def require_keys(record: dict, keys: tuple[str, ...], path: str, rid) -> None:
         raise ValueError(f"{path}: record {rid!r} lacks field(s) {missing} (expected {list(keys)})")
 
 
-def paired_scores(image_feats: torch.Tensor, text_feats: torch.Tensor) -> torch.Tensor:
-    """Row-wise cosine similarity of already-normalised features: [N, D] x [N, D] -> [N]."""
-    return (image_feats * text_feats).sum(-1)
+def candidate_scores(encoder, task: str, refs: list, candidates: list[list[str]]) -> torch.Tensor:
+    """[N, C] cosine similarity of example i's image with each of its C candidate captions.
+
+    Every distinct (image, caption) pair is scored once and its score copied to each place it occurs, so a
+    candidate identical to another candidate of the same example (e.g. an ARO-Order perturbation that changed
+    nothing) gets a bit-identical score: their tie is decided by the protocol's tie rule, never by float noise,
+    whatever the batch size or the candidates' order. Images and texts go through the encoder in one call each
+    (de-duplicated and cached there).
+    """
+    n = len(refs)
+    width = len(candidates[0]) if n else 0
+    if any(len(c) != width for c in candidates):
+        raise ValueError(f"[{task}] every example needs the same number of candidate captions")
+    img = encoder.encode_images(refs, task=task)
+    txt = encoder.encode_texts([t for cands in candidates for t in cands], task=task)
+    first: dict[tuple, int] = {}  # (image, caption) -> flat position (example * C + candidate) of its first use
+    first_use = [first.setdefault((ref.key(), t), i)
+                 for i, (ref, t) in enumerate((ref, t) for ref, cands in zip(refs, candidates) for t in cands)]
+    scored = torch.as_tensor(list(first.values()), dtype=torch.long)
+    flat = torch.zeros(n * width)
+    flat[scored] = (img[scored // max(width, 1)] * txt[scored]).sum(-1)  # one score per distinct pair
+    return flat[torch.as_tensor(first_use, dtype=torch.long)].view(n, width)
 
 
 def percent(x: float) -> float:
@@ -87,22 +167,21 @@ def add_means(scores: dict[str, float], groups: dict[str, tuple[str, ...]]) -> N
         scores["avg"] = round(float(np.mean([scores[g] for g in groups])), 2)
 
 
-def pairwise_accuracies(encoder, task: str, subsets: dict[str, tuple[list, list[str], list[str]]]) -> dict[str, float]:
-    """Percent of examples with score(image, positive) > score(image, negative), ties wrong, per subset.
+def pairwise_accuracies(encoder, task: str, subsets: dict[str, tuple[list, list[str], list[str]]],
+                        result: TaskResult) -> None:
+    """Per subset, the percent of examples with score(image, positive) > score(image, negative) (a tie is wrong),
+    into `result.scores`; the per-example scores into `result.items`.
 
     `subsets[name] = (image refs, positive captions, negative captions)`. The images and texts of all subsets are
     encoded in one pass, so an image or caption shared by several subsets is encoded once.
     """
     refs = [r for v in subsets.values() for r in v[0]]
-    img = encoder.encode_images(refs, task=task)
-    txt = encoder.encode_texts([t for v in subsets.values() for t in v[1] + v[2]], task=task)  # per subset: pos, neg
+    scores = candidate_scores(encoder, task, refs, [[p, n] for v in subsets.values() for p, n in zip(v[1], v[2])])
     metric = load_metric("multiple_choice_accuracy")
-    out, i_off, t_off = {}, 0, 0
+    offset = 0
     for name, (r, _, _) in subsets.items():
-        n = len(r)
-        feats = img[i_off : i_off + n]
-        scores = torch.stack([paired_scores(feats, txt[t_off : t_off + n]),
-                              paired_scores(feats, txt[t_off + n : t_off + 2 * n])], 1)
-        i_off, t_off = i_off + n, t_off + 2 * n
-        out[name] = percent(metric.compute(scores=scores.tolist(), labels=[0] * n, tie_break="strict")["accuracy"])
-    return out
+        part = scores[offset : offset + len(r)]
+        offset += len(r)
+        out = metric.compute(scores=part.tolist(), labels=[0] * len(r), tie_break="strict", return_correct=True)
+        result.scores[name] = percent(out["accuracy"])
+        result.items[name] = {"scores": part, "labels": [0] * len(r), "correct": out["correct"]}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from ..encoder import ImageRef
-from .common import read_json, require_keys
+from .common import EvalDataError, check_path, read_json, require_keys
 
 
 def load_karpathy(json_path: str, image_root: str | None) -> tuple[list[ImageRef], list[list[str]]]:
@@ -27,3 +27,13 @@ def load_karpathy(json_path: str, image_root: str | None) -> tuple[list[ImageRef
         refs.append(ImageRef(os.path.join(image_root, rec["image"])))
         captions.append(caps)
     return refs, captions
+
+
+def check_karpathy(json_path: str | None, image_root: str | None, json_option: str, root_option: str) -> bool:
+    """False when the caption file is not given; raises `EvalDataError` if it or its image root is missing."""
+    if not check_path(json_path, json_option, kind="file"):
+        return False
+    if not image_root:
+        raise EvalDataError(f"--{json_option} needs the folder its image paths are relative to: pass --{root_option}")
+    check_path(image_root, root_option)
+    return True

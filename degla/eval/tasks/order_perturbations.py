@@ -15,14 +15,18 @@ Deviations, all documented in docs/evaluation.md:
 
 from __future__ import annotations
 
+import importlib.util
 import re
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .common import read_json
+from .common import EvalDataError, check_path, read_json
 
 NOUN_TAGS = {"NN", "NNS", "NNP", "NNPS"}
+NO_TAGGER = ("ARO COCO/Flickr30k-Order needs a part-of-speech tagger: `pip install spacy && python -m spacy "
+             "download en_core_web_sm` (the ARO reference), or pass --order_pos_lexicon FILE.json with "
+             '{"nouns": [...], "adjectives": [...]}')
 ADJ_TAGS = {"JJ", "JJR", "JJS"}
 _WORD_RE = re.compile(r"\w+(?:[-']\w+)*|[^\w\s]")
 
@@ -50,11 +54,7 @@ class SpacyTagger:
 
             self.nlp = spacy.load("en_core_web_sm", disable=["parser", "ner", "lemmatizer"])
         except (ImportError, OSError) as err:
-            raise RuntimeError(
-                "ARO order perturbations need a part-of-speech tagger: `pip install spacy && python -m spacy "
-                "download en_core_web_sm` (the ARO reference), or pass --order_pos_lexicon FILE.json with "
-                '{"nouns": [...], "adjectives": [...]}'
-            ) from err
+            raise EvalDataError(NO_TAGGER) from err
 
     def tag(self, texts: list[str]) -> list[list[tuple[str, str]]]:
         docs = tqdm(self.nlp.pipe(texts, batch_size=256), total=len(texts), desc="ARO order: POS tagging", unit="caption")
@@ -117,3 +117,11 @@ def order_candidates(captions: list[str], tagger, seed: int = 0, max_words: int 
 
 def make_tagger(lexicon_path: str | None):
     return LexiconTagger(lexicon_path) if lexicon_path else SpacyTagger()
+
+
+def check_tagger(lexicon_path: str | None) -> None:
+    """Raise `EvalDataError` (before any encoding) when neither the lexicon nor spaCy's model is available."""
+    if lexicon_path:
+        check_path(lexicon_path, "order_pos_lexicon", kind="file")
+    elif importlib.util.find_spec("spacy") is None or importlib.util.find_spec("en_core_web_sm") is None:
+        raise EvalDataError(NO_TAGGER)

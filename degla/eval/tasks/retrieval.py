@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 
 from ..config import EvalDataConfig
-from .common import TaskResult, load_metric, percent
-from .karpathy import load_karpathy
+from .common import EvalTask, Table, TaskResult, load_metric, percent
+from .karpathy import check_karpathy, load_karpathy
 
 KS = (1, 5, 10)
 
@@ -30,10 +30,20 @@ def recall(ranked: torch.Tensor, truths: list[list[int]]) -> dict:
     return load_metric("retrieval_recall").compute(predictions=ranked.tolist(), references=truths, k=list(KS))
 
 
-def run(encoder, data: EvalDataConfig) -> TaskResult:
+def _parts(data: EvalDataConfig):
+    return (("coco", data.coco_karpathy_test_json, data.coco_image_root, "coco_karpathy_test_json", "coco_image_root"),
+            ("flickr30k", data.flickr30k_test_json, data.flickr30k_image_root, "flickr30k_test_json",
+             "flickr30k_image_root"))
+
+
+def check(data: EvalDataConfig) -> bool:
+    found = [check_karpathy(json_path, root, opt, root_opt) for _, json_path, root, opt, root_opt in _parts(data)]
+    return any(found)
+
+
+def run(encoder, data: EvalDataConfig, seed: int = 0) -> TaskResult:
     result = TaskResult()
-    for name, json_path, root, opt in (("coco", data.coco_karpathy_test_json, data.coco_image_root, "coco_karpathy_test_json"),
-                                       ("flickr30k", data.flickr30k_test_json, data.flickr30k_image_root, "flickr30k_test_json")):
+    for name, json_path, root, opt, _ in _parts(data):
         if not json_path:
             result.skipped[name] = f"no --{opt}"
             continue
@@ -55,3 +65,13 @@ def run(encoder, data: EvalDataConfig) -> TaskResult:
         result.count(name, len(refs))
         result.details[name] = {"images": len(refs), "captions": len(texts)}
     return result
+
+
+TASK = EvalTask(
+    name="retrieval", data_options=("coco_karpathy_test_json", "coco_image_root", "flickr30k_test_json", "flickr30k_image_root"),
+    order=6, run=run, check=check,
+    description="Zero-shot retrieval, COCO 5k and Flickr30k 1k: R@1/5/10 image-to-text and text-to-image",
+    table=Table("Figure 4: Zero-shot retrieval",
+                tuple((f"{ds} {d} R@{k}", f"{key}_{d.lower()}_r{k}") for ds, key in (("COCO", "coco"), ("Flickr30k", "flickr30k"))
+                      for d in ("I2T", "T2I") for k in KS), only_present=True),
+)

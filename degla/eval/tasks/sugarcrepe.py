@@ -11,7 +11,8 @@ import os
 
 from ..config import EvalDataConfig
 from ..encoder import ImageRef
-from .common import TaskResult, add_means, pairwise_accuracies, read_json, require_keys
+from .common import (EvalDataError, EvalTask, Table, TaskResult, add_means, check_path, pairwise_accuracies,
+                     read_json, require_keys)
 
 SUBSETS = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 GROUPS = {"replace": ("replace_obj", "replace_att", "replace_rel"), "swap": ("swap_obj", "swap_att"),
@@ -32,13 +33,19 @@ def load_subset(annotation_path: str, image_dir: str) -> tuple[list[ImageRef], l
     return refs, pos, neg
 
 
-def run(encoder, data: EvalDataConfig) -> TaskResult:
+def check(data: EvalDataConfig) -> bool:
+    if not check_path(data.sugarcrepe_dir, "sugarcrepe_dir"):
+        return False
+    if not any(os.path.exists(os.path.join(data.sugarcrepe_dir, f"{name}.json")) for name in SUBSETS):
+        raise EvalDataError(f"--sugarcrepe_dir {data.sugarcrepe_dir} holds none of the SugarCrepe files "
+                            f"({', '.join(f'{n}.json' for n in SUBSETS)})")
+    if not check_path(data.coco_val2017_dir, "coco_val2017_dir"):
+        raise EvalDataError("SugarCrepe needs its images: pass --coco_val2017_dir (COCO val2017 folder)")
+    return True
+
+
+def run(encoder, data: EvalDataConfig, seed: int = 0) -> TaskResult:
     result = TaskResult()
-    if not data.sugarcrepe_dir:
-        result.skipped["all"] = "no --sugarcrepe_dir"
-        return result
-    if not data.coco_val2017_dir:
-        raise ValueError("SugarCrepe needs its images: pass --coco_val2017_dir (COCO val2017 folder)")
     loaded = {}
     for name in SUBSETS:
         path = os.path.join(data.sugarcrepe_dir, f"{name}.json")
@@ -46,10 +53,20 @@ def run(encoder, data: EvalDataConfig) -> TaskResult:
             loaded[name] = load_subset(path, data.coco_val2017_dir)
         else:
             result.skipped[name] = f"{path} not found"
-    if not loaded:
-        return result
-    result.scores.update(pairwise_accuracies(encoder, "sugarcrepe", loaded))
+    pairwise_accuracies(encoder, "sugarcrepe", loaded, result)
     for name, (refs, _, _) in loaded.items():
         result.count(name, len(refs))
     add_means(result.scores, GROUPS)
     return result
+
+
+TASK = EvalTask(
+    name="sugarcrepe", data_options=("sugarcrepe_dir", "coco_val2017_dir"),
+    order=2, run=run, check=check,
+    description="SugarCrepe: image-to-text, the caption against its hard negative (7 subsets, replace/swap/add)",
+    table=Table("Table 3: SugarCrepe", (
+        ("Replace Object", "replace_obj"), ("Replace Attribute", "replace_att"), ("Replace Relation", "replace_rel"),
+        ("REPLACE Avg.", "replace"), ("Swap Object", "swap_obj"), ("Swap Attribute", "swap_att"),
+        ("SWAP Avg.", "swap"), ("Add Object", "add_obj"), ("Add Attribute", "add_att"), ("ADD Avg.", "add"),
+        ("Avg.", "avg"))),
+)

@@ -19,7 +19,8 @@ from collections import Counter
 
 from ..config import EvalDataConfig
 from ..encoder import ImageRef
-from .common import TaskResult, add_means, pairwise_accuracies, read_json, require_keys
+from .common import (EvalDataError, EvalTask, Table, TaskResult, add_means, check_path, pairwise_accuracies,
+                     read_json, require_keys)
 
 INSTRUMENTS = ("existence", "plurals", "counting-hard", "counting-small-quant", "counting-adversarial",
                "relations", "action-replacement", "actant-swap", "coreference-standard", "coreference-hard",
@@ -62,11 +63,19 @@ def load_instrument(path: str, data: EvalDataConfig):
     return refs, caps, foils, skipped
 
 
-def run(encoder, data: EvalDataConfig) -> TaskResult:
+def check(data: EvalDataConfig) -> bool:
+    if not check_path(data.valse_dir, "valse_dir"):
+        return False
+    if not any(os.path.exists(os.path.join(data.valse_dir, f"{name}.json")) for name in INSTRUMENTS):
+        raise EvalDataError(f"--valse_dir {data.valse_dir} holds none of the VALSE files "
+                            f"({', '.join(f'{n}.json' for n in INSTRUMENTS)})")
+    for option in sorted(set(SOURCES.values())):  # image folders that are given must exist
+        check_path(getattr(data, option), option)
+    return True
+
+
+def run(encoder, data: EvalDataConfig, seed: int = 0) -> TaskResult:
     result = TaskResult()
-    if not data.valse_dir:
-        result.skipped["all"] = "no --valse_dir"
-        return result
     loaded = {}
     for name in INSTRUMENTS:
         path = os.path.join(data.valse_dir, f"{name}.json")
@@ -79,8 +88,19 @@ def run(encoder, data: EvalDataConfig) -> TaskResult:
             loaded[name] = (refs, caps, foils)
         else:
             result.skipped[name] = "no example left to score"
-    if not loaded:
-        return result
-    result.scores.update(pairwise_accuracies(encoder, "valse", loaded))
-    add_means(result.scores, COLUMNS)
+    if loaded:
+        pairwise_accuracies(encoder, "valse", loaded, result)
+        add_means(result.scores, COLUMNS)
     return result
+
+
+TASK = EvalTask(
+    name="valse", data_options=("valse_dir", "valse_visual7w_dir", "valse_coco2017_dir", "valse_swig_dir", "valse_visdial_dir", "valse_coco2014_dir"),
+    order=1, run=run, check=check,
+    description="VALSE: the caption against its foil, 11 instruments (validated examples only)",
+    table=Table("Table 2: VALSE", (
+        ("Existence", "existence"), ("Plurality", "plurality"), ("Counting", "counting"),
+        ("Sp.rel.", "spatial_relations"), ("Action repl.", "action_replacement"), ("Actant swap", "actant_swap"),
+        ("Coref. standard", "coreference_standard"), ("Coref. clean", "coreference_clean"), ("Foil-it!", "foil_it"),
+        ("Avg.", "avg"))),
+)
