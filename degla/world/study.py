@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -398,7 +399,7 @@ def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None
             todo.append((point, seed, run_dir))
     print(f"{len(done)} runs already finished, {len(todo)} to run ({jobs} at a time)", flush=True)
     start = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(run_one, p.overrides, seed, run_dir, cache_dir, max_steps, keep_models): (p, seed)
                    for p, seed, run_dir in todo}
         for finished, future in enumerate(as_completed(futures), 1):
