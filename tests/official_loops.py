@@ -48,7 +48,8 @@ def sugarcrepe_main_eval(model, data_root: str, image_root: str) -> dict[str, li
 
 
 @torch.no_grad()
-def valse_pairwise(model, valse_dir: str, image_dirs: dict[str, str], instruments) -> dict[str, list[tuple[int, float, float]]]:
+def valse_pairwise(model, valse_dir: str, image_dirs: dict[str, str],
+                   instruments) -> dict[str, list[tuple[int, float, float]]]:
     """Per instrument, per validated example in file order: (correct, caption_score, foil_score)."""
     out = {}
     for instrument in instruments:

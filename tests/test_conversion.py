@@ -16,7 +16,8 @@ def openai_clip_module():
     if spec is None:
         pytest.skip("needs `pip install --no-deps clip-anytorch`")
     # Import model.py by path: clip/__init__ needs torchvision and pkg_resources.
-    file_spec = importlib.util.spec_from_file_location("openai_clip_model", spec.submodule_search_locations[0] + "/model.py")
+    file_spec = importlib.util.spec_from_file_location("openai_clip_model",
+                                                       spec.submodule_search_locations[0] + "/model.py")
     module = importlib.util.module_from_spec(file_spec)
     file_spec.loader.exec_module(module)
     return module
@@ -56,7 +57,8 @@ def test_cli_converts_a_ddp_wrapped_checkpoint(reference, tmp_path):
                     "--output_dir", str(out)], check=True)
     model, info = CLIPModel.from_pretrained(out, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
-    assert CLIPProcessor.from_pretrained(out).tokenizer("a photo of a cat")["input_ids"] == [49406, 320, 1125, 539, 320, 2368, 49407]
+    assert CLIPProcessor.from_pretrained(out).tokenizer("a photo of a cat")["input_ids"] == [
+        49406, 320, 1125, 539, 320, 2368, 49407]
     images = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model.get_image_features(pixel_values=images).pooler_output,

@@ -52,7 +52,8 @@ def world(tmp_path_factory, sugarcrepe_dir, valse_dir):
     (root / "aro" / "visual_genome_relation.json").write_text(json.dumps(vg))
     (root / "aro" / "visual_genome_attribution.json").write_text(json.dumps([dict(r, bbox_y=2) for r in vg]))
     karpathy = [{"image": f"val2014/{i}.jpg", "caption": [f"A small {a} plays with the red ball in the old park {j}."
-                                                         for j in range(5)]} for i, a in enumerate(["dog", "cat", "man", "dog"] * 3)]
+                                                         for j in range(5)]}
+                for i, a in enumerate(["dog", "cat", "man", "dog"] * 3)]
     for i in range(len(karpathy)):
         placeholder_image(str(root / "coco" / "val2014" / f"{i}.jpg"), seed=100 + i)
     (root / "coco" / "coco_karpathy_test.json").write_text(json.dumps(karpathy))
@@ -104,8 +105,8 @@ def test_cli_scores_every_task_and_report_compares_runs(world):
                 assert st["encoded_per_unique_image"] == 1.0, (task, key)
     assert info["tasks"]["aro"]["encoding"]["aro_coco_order"]["images_requested"] == 60  # 12 images x 5 captions
     md = open(out / "results.md").read()
-    for title in ("Table 2: VALSE", "Table 3: SugarCrepe", "Table 4: ARO", "Table 5: Zero-shot", "Table 6: Linear probe",
-                  "Figure 4: Zero-shot retrieval"):
+    for title in ("Table 2: VALSE", "Table 3: SugarCrepe", "Table 4: ARO", "Table 5: Zero-shot",
+                  "Table 6: Linear probe", "Figure 4: Zero-shot retrieval"):
         assert title in md
 
     # second run, in-process through the script's parser and main(): every feature comes from the cache
@@ -199,7 +200,8 @@ def test_report_rejects_missing_and_malformed_results(tmp_path):
 def test_missing_image_names_the_file(world, tmp_path):
     sugar = tmp_path / "sugar"
     sugar.mkdir()
-    (sugar / "add_att.json").write_text(json.dumps({"0": {"filename": "000000000042.jpg", "caption": "a", "negative_caption": "b"}}))
+    (sugar / "add_att.json").write_text(json.dumps({"0": {"filename": "000000000042.jpg", "caption": "a",
+                                                          "negative_caption": "b"}}))
     with pytest.raises(FileNotFoundError, match="000000000042.jpg"):
         evaluate_model(world["model"], "sugarcrepe", {"sugarcrepe_dir": str(sugar), "coco_val2017_dir": str(tmp_path)},
                        cache_dir=None, show_progress=False, verbose=False)
@@ -227,11 +229,13 @@ def test_in_memory_model_and_dedup(world, tmp_path):
     other._fingerprint = None
     assert other.fingerprint != enc.fingerprint
     with pytest.raises(EvalDataError, match="'sugarcrepe' was asked for but has no data: pass --sugarcrepe_dir"):
-        evaluate_model(model, ["sugarcrepe"], {}, processor=processor, cache_dir=None, verbose=False, show_progress=False)
+        evaluate_model(model, ["sugarcrepe"], {}, processor=processor, cache_dir=None, verbose=False,
+                       show_progress=False)
 
 
 @pytest.mark.network
-@pytest.mark.skipif(os.environ.get("DEGLA_NETWORK_TESTS") != "1", reason="needs the Hugging Face Hub (DEGLA_NETWORK_TESTS=1)")
+@pytest.mark.skipif(os.environ.get("DEGLA_NETWORK_TESTS") != "1",
+                    reason="needs the Hugging Face Hub (DEGLA_NETWORK_TESTS=1)")
 def test_openai_clip_and_hub_zeroshot_source(tmp_path):
     results = evaluate_model("openai/clip-vit-base-patch32", ["zeroshot"], {"zeroshot_datasets": ["cifar10"]},
                              output_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))

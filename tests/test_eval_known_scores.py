@@ -41,7 +41,8 @@ def test_sugarcrepe_known_accuracy(sugarcrepe_dir, tmp_path):
     result = sugarcrepe.run(scored_encoder(), EvalDataConfig(sugarcrepe_dir=folder, coco_val2017_dir=str(tmp_path)))
     for name, value in expected.items():
         assert result.scores[name] == pytest.approx(value)
-    assert result.scores["replace"] == pytest.approx(np.mean([expected[k] for k in ("replace_obj", "replace_att", "replace_rel")]), abs=0.01)
+    assert result.scores["replace"] == pytest.approx(
+        np.mean([expected[k] for k in ("replace_obj", "replace_att", "replace_rel")]), abs=0.01)
     assert result.scores["swap"] == pytest.approx((expected["swap_obj"] + expected["swap_att"]) / 2, abs=0.01)
     assert result.scores["add"] == pytest.approx((expected["add_obj"] + expected["add_att"]) / 2, abs=0.01)
     assert result.counts["swap_obj"] == {"scored": 20, "skipped": 0, "skip_reasons": {}}
@@ -52,12 +53,14 @@ def test_valse_known_accuracy_and_paper_columns(valse_dir, tmp_path):
     dirs = {o: tmp_path / o for o in set(valse.SOURCES.values())}
     expected, kept = {}, {}
     for name in valse.INSTRUMENTS:
-        records = [r for r in json.load(open(os.path.join(folder, f"{name}.json"))).values() if r["mturk"]["caption"] >= 2]
+        records = [r for r in json.load(open(os.path.join(folder, f"{name}.json"))).values()
+                   if r["mturk"]["caption"] >= 2]
         for r in records:
             d = dirs[valse.SOURCES[r["dataset"]]]
             d.mkdir(exist_ok=True)
             (d / r["image_file"]).touch()
-        expected[name] = round(100 * float(np.mean([text_score(r["caption"]) > text_score(r["foil"]) for r in records])), 2)
+        expected[name] = round(100 * float(np.mean([text_score(r["caption"]) > text_score(r["foil"])
+                                                    for r in records])), 2)
         kept[name] = len(records)
     data = EvalDataConfig(valse_dir=folder, **{o: str(d) for o, d in dirs.items()})
     result = valse.run(scored_encoder(), data)
@@ -98,7 +101,8 @@ def test_aro_order_known_precision(tmp_path):
                 for i, (a, b, c) in enumerate([("dog", "table", "man"), ("cat", "ball", "dog"), ("man", "dog", "cat")])]
     for i in range(3):
         placeholder_image(str(tmp_path / "img" / f"{i}.jpg"), seed=i)
-    (tmp_path / "test.json").write_text(json.dumps([{"image": f"img/{i}.jpg", "caption": c} for i, c in enumerate(captions)]))
+    (tmp_path / "test.json").write_text(json.dumps([{"image": f"img/{i}.jpg", "caption": c}
+                                                    for i, c in enumerate(captions)]))
     cands = order_candidates([c for cs in captions for c in cs], LexiconTagger(str(lex)), seed=7)
     expected = np.mean([text_score(c[0]) >= max(text_score(x) for x in c[1:]) for c in cands])  # ties -> correct
     data = EvalDataConfig(coco_karpathy_test_json=str(tmp_path / "test.json"), coco_image_root=str(tmp_path),
@@ -126,7 +130,8 @@ def test_retrieval_known_recall(tmp_path):
     b = txt_vec / np.linalg.norm(txt_vec, axis=1, keepdims=True)
     sim = a @ b.T
     owner = np.repeat(np.arange(n_img), per)
-    i2t_rank = np.array([min(np.flatnonzero(np.isin(np.argsort(-sim[i]), np.flatnonzero(owner == i)))) for i in range(n_img)])
+    i2t_rank = np.array([min(np.flatnonzero(np.isin(np.argsort(-sim[i]), np.flatnonzero(owner == i))))
+                         for i in range(n_img)])
     t2i_rank = np.array([np.flatnonzero(np.argsort(-sim[:, t]) == owner[t])[0] for t in range(n_img * per)])
     for k in (1, 5, 10):
         assert result.scores[f"flickr30k_i2t_r{k}"] == pytest.approx(round(100 * (i2t_rank < k).mean(), 2))
@@ -164,7 +169,8 @@ def test_zeroshot_known_accuracy_and_mean_per_class(tmp_path):
     assert result.details["toys"]["mean_per_class_accuracy"] == pytest.approx(round(100 * (0.75 + 0 + 1) / 3, 2))
     assert result.scores["avg"] == result.scores["toys"]
     assert enc.stats["zeroshot_toys"].texts_requested == 6  # 3 classes x 2 templates
-    (tmp_path / "zeroshot.json").write_text(json.dumps({"templates": ["a photo of a {c}."], "metric": "mean_per_class"}))
+    (tmp_path / "zeroshot.json").write_text(json.dumps({"templates": ["a photo of a {c}."],
+                                                        "metric": "mean_per_class"}))
     assert zeroshot.run(enc, data).scores["toys"] == pytest.approx(round(100 * 1.75 / 3, 2))
 
 
@@ -194,12 +200,14 @@ def test_zeroshot_and_linear_probe_from_a_datasets_source(tmp_path):
     """The `hf:` source path, fed a local parquet dataset (what `datasets.load_dataset` reads from the Hub)."""
     import datasets
 
-    features = datasets.Features({"picture": datasets.Image(), "kind": datasets.ClassLabel(names=["red_apple", "boat"])})
+    features = datasets.Features({"picture": datasets.Image(),
+                                  "kind": datasets.ClassLabel(names=["red_apple", "boat"])})
     rng = np.random.default_rng(0)
     for split, n in (("train", 8), ("test", 6)):
         rows = {"picture": [Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)) for _ in range(n)],
                 "kind": [i % 2 for i in range(n)]}
-        datasets.Dataset.from_dict(rows, features=features).to_parquet(str(tmp_path / "data" / f"{split}-00000-of-00001.parquet"))
+        datasets.Dataset.from_dict(rows, features=features).to_parquet(
+            str(tmp_path / "data" / f"{split}-00000-of-00001.parquet"))
     labels = {"train": [i % 2 for i in range(8)], "test": [i % 2 for i in range(6)]}
 
     def image_vec(ref):  # test image 0 looks like a boat, every other image like its own class

@@ -64,8 +64,10 @@ def test_vg_loader_crops_to_the_bbox(tmp_path):
     refs, false_caps, true_caps, groups = aro.load_vg(str(tmp_path / "visual_genome_relation.json"),
                                                       str(tmp_path / "images"), "relation")
     assert refs[0].box == (4.0, 2.0, 24.0, 12.0) and refs[0].load().size == (20, 10)
-    assert (false_caps, true_caps, groups) == (["the grass is eating the horse"], ["the horse is eating the grass"], ["eating"])
-    _, _, _, groups = aro.load_vg(str(tmp_path / "visual_genome_relation.json"), str(tmp_path / "images"), "attribution")
+    assert (false_caps, true_caps, groups) == (["the grass is eating the horse"], ["the horse is eating the grass"],
+                                               ["eating"])
+    _, _, _, groups = aro.load_vg(str(tmp_path / "visual_genome_relation.json"), str(tmp_path / "images"),
+                                  "attribution")
     assert groups == ["white_wooden"]
 
 
@@ -77,7 +79,8 @@ def test_aro_protocol_data_is_shipped():
 
 def test_karpathy_loader(tmp_path):
     path = tmp_path / "test.json"
-    path.write_text(json.dumps([{"image": "val2014/a.jpg", "caption": ["c1", "c2"]}, {"image": "b.jpg", "caption": "c3"}]))
+    path.write_text(json.dumps([{"image": "val2014/a.jpg", "caption": ["c1", "c2"]},
+                                {"image": "b.jpg", "caption": "c3"}]))
     refs, caps = load_karpathy(str(path), "/root")
     assert [r.path for r in refs] == ["/root/val2014/a.jpg", "/root/b.jpg"] and caps == [["c1", "c2"], ["c3"]]
 
@@ -168,7 +171,8 @@ def test_zeroshot_local_folder_with_metadata(tmp_path):
     ds = classification.load_source("toys", str(tmp_path), need_train=True)
     assert ds.classnames == ["cat", "dog", "red car"] and ds.templates == ["a photo of a {c}."]
     assert ds.test[1].tolist() == [0, 0, 1, 1, 2, 2] and ds.train is not None and ds.metric == "accuracy"
-    (tmp_path / "zeroshot.json").write_text(json.dumps({"classnames": {"cat": "kitty", "dog": "puppy", "red_car": "red auto"},
+    (tmp_path / "zeroshot.json").write_text(json.dumps({"classnames": {"cat": "kitty", "dog": "puppy",
+                                                                       "red_car": "red auto"},
                                                         "templates": ["a {label} drawing.", "itap of a {c}."],
                                                         "metric": "mean_per_class"}))
     ds = classification.load_source("toys", str(tmp_path), need_train=False)

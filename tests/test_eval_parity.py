@@ -73,8 +73,9 @@ def setup(tmp_path_factory, sugarcrepe_dir, valse_dir):
         save_photos(folder, sorted(names))
     valse_options = {valse.SOURCES[d]: folder for d, folder in image_dirs.items()}
 
-    vg_files = {f"vg{i}.jpg": photos[name].size for i, name in enumerate(save_photos(str(root / "aro" / "images"),
-                                                                                         [f"vg{i}.jpg" for i in range(9)]).values())}
+    vg_files = {f"vg{i}.jpg": photos[name].size
+                for i, name in enumerate(save_photos(str(root / "aro" / "images"),
+                                                     [f"vg{i}.jpg" for i in range(9)]).values())}
     relations, attribution = synthetic_vg_records(vg_files)
     (root / "aro" / "visual_genome_relation.json").write_text(json.dumps(relations))
     (root / "aro" / "visual_genome_attribution.json").write_text(json.dumps(attribution))
@@ -102,7 +103,8 @@ def _harness(setup, task, batch_size=16, data=None):
 
 def _assert_items_agree(ours: dict, reference_rows: list, name: str):
     correct = [bool(c) for c, _, _ in reference_rows]
-    assert ours["correct"] == correct, f"{name}: {sum(a != b for a, b in zip(ours['correct'], correct))} decisions differ"
+    assert ours["correct"] == correct, (f"{name}: {sum(a != b for a, b in zip(ours['correct'], correct))} "
+                                        "decisions differ")
     reference_scores = torch.tensor([[a, b] for _, a, b in reference_rows])
     assert (ours["scores"] - reference_scores).abs().max() < SCORE_TOLERANCE, name
 

@@ -1,6 +1,6 @@
 """The evaluation encoder prepares inputs as OpenAI's CLIP / open_clip do: pixels against torchvision's transform
-(written out in eval_helpers; benchmarks/parity/run_parity.py checks it against the real torchvision) on real photos of every
-shape, and texts against OpenAI's reference tokenizer."""
+(written out in eval_helpers; benchmarks/parity/run_parity.py checks it against the real torchvision) on real photos of
+every shape, and texts against OpenAI's reference tokenizer."""
 
 import json
 import os
@@ -119,7 +119,8 @@ def test_encoder_cleans_texts_before_tokenizing_and_deduplicating(tmp_path):
     from transformers import CLIPModel, CLIPProcessor
 
     path = save_tiny_clip(str(tmp_path / "tiny"))
-    encoder = CLIPFeatureEncoder(CLIPModel.from_pretrained(path), CLIPProcessor.from_pretrained(path), show_progress=False)
+    encoder = CLIPFeatureEncoder(CLIPModel.from_pretrained(path), CLIPProcessor.from_pretrained(path),
+                                 show_progress=False)
     feats = encoder.encode_texts(["“a dog”  on a sofa", '"a dog" on a sofa', "a caf&eacute;", "a café"], task="t")
     assert torch.equal(feats[0], feats[1]) and torch.equal(feats[2], feats[3])
     assert encoder.stats["t"].texts_encoded == 2

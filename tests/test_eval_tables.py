@@ -6,7 +6,8 @@ from degla.eval.tables import compositional_average
 RUNS = {
     "clip": {"valse": {"avg": 65.3}, "sugarcrepe": {"replace_obj": 90.9, "avg": 72.3}, "aro": {"avg": 57.4},
              "zeroshot": {"cifar10": 86.5, "toys": 40.0, "avg": 63.25}},
-    "degla": {"valse": {"avg": 74.1}, "sugarcrepe": {"avg": 89.1}, "aro": {"avg": 86.1}, "zeroshot": {"cifar10": 86.5, "avg": 86.5}},
+    "degla": {"valse": {"avg": 74.1}, "sugarcrepe": {"avg": 89.1}, "aro": {"avg": 86.1},
+              "zeroshot": {"cifar10": 86.5, "avg": 86.5}},
     "sugar-only": {"sugarcrepe": {"avg": 80.0}},
 }
 

@@ -62,7 +62,8 @@ def test_base_loss_puts_every_negative_of_the_batch_in_every_image_denominator(e
 def test_igc_uses_each_images_own_negatives_and_the_logit_scale(embeds):
     v, t, tn, _ = embeds
     s = torch.tensor(3.0)
-    expected = sum(_ce(torch.stack([s * v[i] @ t[i]] + [s * v[i] @ tn[i, k] for k in range(K)]), 0) for i in range(B)) / B
+    expected = sum(_ce(torch.stack([s * v[i] @ t[i]] + [s * v[i] @ tn[i, k] for k in range(K)]), 0)
+                   for i in range(B)) / B
     torch.testing.assert_close(igc_loss(inputs(v, t, tn, 3.0), CONFIG), expected)
 
 

@@ -83,8 +83,10 @@ def test_update_teacher_tracks_only_trainable_parameters(model):
         for p in model.student.parameters():
             p.add_(1.0)
     model.update_teacher(0.0)
-    assert torch.equal(model.teacher.text_model.final_layer_norm.weight, model.student.text_model.final_layer_norm.weight)
-    assert not torch.equal(model.teacher.vision_model.post_layernorm.weight, model.student.vision_model.post_layernorm.weight)
+    assert torch.equal(model.teacher.text_model.final_layer_norm.weight,
+                       model.student.text_model.final_layer_norm.weight)
+    assert not torch.equal(model.teacher.vision_model.post_layernorm.weight,
+                           model.student.vision_model.post_layernorm.weight)
 
 
 def test_logit_scale_clamp(model):

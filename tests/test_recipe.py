@@ -136,7 +136,8 @@ def test_training_transform_is_the_authors_random_resized_crop(tiny_model_dir, t
     # switched off: the checkpoint's deterministic evaluation transform
     plain = default_trainer(tiny_model_dir, tiny_dataset_dir, tmp_path / "plain", "--train_augmentation", "none")
     pixels = plain.data_collator.image_transform([image], [0])
-    torch.testing.assert_close(pixels, plain.processing_class.image_processor([image], return_tensors="pt")["pixel_values"])
+    torch.testing.assert_close(pixels,
+                               plain.processing_class.image_processor([image], return_tensors="pt")["pixel_values"])
 
 
 def test_model_config_holds_the_papers_objective(tiny_model_dir, tiny_dataset_dir, tmp_path):

@@ -74,7 +74,8 @@ def test_a_rerun_refuses_to_overwrite_a_finished_run(tiny_model_dir, tiny_datase
     argv = quick(tiny_model_dir, tiny_dataset_dir, tmp_path, "--save_strategy", "steps", "--save_steps", "2")
     run_in_process(argv)
     before = load_wrapper_weights(tmp_path)
-    with pytest.raises(FileExistsError, match=r"already holds a run \(checkpoint-2, config.json.*--overwrite_output_dir"):
+    with pytest.raises(FileExistsError,
+                       match=r"already holds a run \(checkpoint-2, config.json.*--overwrite_output_dir"):
         run_in_process([*argv, "--seed", "8"])
     assert all(torch.equal(before[k], v) for k, v in load_wrapper_weights(tmp_path).items())
     run_in_process([*argv, "--seed", "8", "--overwrite_output_dir"])  # said: replaced

@@ -29,7 +29,8 @@ def test_paired_difference_uses_matching_seeds_only():
 
 @pytest.mark.parametrize("direction,low,mean,high,expected", [
     (+1, 0.2, 1.0, 1.8, "holds"), (+1, -0.2, 1.0, 2.2, "direction only"), (+1, -2.0, -1.0, 0.1, "does not hold here"),
-    (-1, -3.0, -2.0, -1.0, "holds"), (-1, -3.0, -1.0, 0.5, "direction only"), (-1, -0.5, 0.5, 1.5, "does not hold here"),
+    (-1, -3.0, -2.0, -1.0, "holds"), (-1, -3.0, -1.0, 0.5, "direction only"),
+    (-1, -0.5, 0.5, 1.5, "does not hold here"),
 ])
 def test_verdict_rule(direction, low, mean, high, expected):
     assert Claim("c", "t", "m", direction, mean, low, high, 5, "t").verdict == expected

@@ -16,7 +16,8 @@ from degla.testing_utils import tiny_clip_config
 from training_helpers import ROOT, load_wrapper_weights, run_in_process, train_args
 
 
-def test_training_changes_every_student_weight_and_the_teacher_only_through_ema(tiny_model_dir, tiny_dataset_dir, tmp_path):
+def test_training_changes_every_student_weight_and_the_teacher_only_through_ema(tiny_model_dir, tiny_dataset_dir,
+                                                                                tmp_path):
     before = DeGLAForContrastive.from_clip(tiny_model_dir).state_dict()
     # ema_decay=1: the teacher must not move at all; every student parameter must.
     run_in_process(train_args(tiny_model_dir, tiny_dataset_dir, tmp_path / "a", "--max_steps", "2",
@@ -52,7 +53,8 @@ def test_export_model_card_and_logged_terms(tiny_model_dir, tiny_dataset_dir, tm
     assert {"loss_igc", "loss_tgc", "loss_distill", "logit_scale"} <= set(logged[0])
 
 
-def test_checkpoint_holds_teacher_optimizer_scheduler_rng_and_resume_is_exact(tiny_model_dir, tiny_dataset_dir, tmp_path):
+def test_checkpoint_holds_teacher_optimizer_scheduler_rng_and_resume_is_exact(tiny_model_dir, tiny_dataset_dir,
+                                                                              tmp_path):
     common = ["--max_steps", "4", "--per_device_train_batch_size", "4", "--save_strategy", "steps",
               "--save_steps", "2"]
     run_in_process(train_args(tiny_model_dir, tiny_dataset_dir, tmp_path / "full", *common))

@@ -181,7 +181,8 @@ def test_sugarcrepe_pairs_are_exact():
         assert len(pairs[task]) > 30, task
         for idx, caption, negative in pairs[task]:
             assert caption != negative
-            assert caption_is_true(scenes[idx], caption) and not caption_is_true(scenes[idx], negative), (task, caption, negative)
+            assert (caption_is_true(scenes[idx], caption)
+                    and not caption_is_true(scenes[idx], negative)), (task, caption, negative)
     for _, caption, negative in pairs["swap_att"]:  # same words, different binding
         assert sorted(caption.split()) == sorted(negative.split())
 
@@ -197,11 +198,13 @@ def test_write_benchmarks_real_formats(tmp_path):
             assert (tmp_path / "images" / item["filename"]).is_file()
     karpathy = json.loads((tmp_path / "karpathy_test.json").read_text())
     assert len(karpathy) == 30 and all(len(k["caption"]) == 2 and (tmp_path / k["image"]).is_file() for k in karpathy)
-    for name, key in (("visual_genome_relation.json", "relation_name"), ("visual_genome_attribution.json", "attributes")):
+    for name, key in (("visual_genome_relation.json", "relation_name"),
+                      ("visual_genome_attribution.json", "attributes")):
         items = json.loads((tmp_path / name).read_text())
         assert items
         for item in items:
-            assert {"image_path", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "true_caption", "false_caption", key} <= set(item)
+            assert ({"image_path", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "true_caption", "false_caption", key}
+                    <= set(item))
             assert item["true_caption"] != item["false_caption"]
             assert (tmp_path / "images" / item["image_path"]).is_file()
     for name, n_classes in (("colour_shape", len(seen_combinations())), ("heldout", len(HELD_OUT))):

@@ -16,7 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("pretrain_world_clip", os.path.join(ROOT, "scripts", "pretrain_world_clip.py"))
+    spec = importlib.util.spec_from_file_location("pretrain_world_clip",
+                                                  os.path.join(ROOT, "scripts", "pretrain_world_clip.py"))
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve the module of their class
     spec.loader.exec_module(module)
@@ -47,7 +48,8 @@ def test_base_model_recognises_single_objects_through_the_processor(base):
     combos = seen_combinations()[::4]  # 14 classes
     images, labels = single_object_classes(combos, 3, seed=77)
     prompts = [t.format(f"{c} {s}") for c, s in combos for t in ZEROSHOT_TEMPLATES]
-    inputs = processor(text=prompts, images=[Image.fromarray(i) for i in images], return_tensors="pt", padding=True, truncation=True)
+    inputs = processor(text=prompts, images=[Image.fromarray(i) for i in images], return_tensors="pt", padding=True,
+                       truncation=True)
     out = model(**inputs)
     text = torch.nn.functional.normalize(out.text_embeds.view(len(combos), len(ZEROSHOT_TEMPLATES), -1).mean(1), dim=-1)
     accuracy = float(((out.image_embeds @ text.T).argmax(-1).numpy() == labels).mean())
@@ -70,5 +72,6 @@ def test_pretraining_recipe_runs_and_saves(tmp_path):
     assert {"zeroshot_seen", "zeroshot_heldout", "swap_att", "replace_rel"} <= set(results)
     model = CLIPModel.from_pretrained(tmp_path)
     processor = CLIPProcessor.from_pretrained(tmp_path)
-    assert model.config.vision_config.image_size == 64 and processor.tokenizer("a red star").input_ids[-1] == processor.tokenizer.eos_token_id
+    assert (model.config.vision_config.image_size == 64
+            and processor.tokenizer("a red star").input_ids[-1] == processor.tokenizer.eos_token_id)
     assert os.path.isfile(tmp_path / "pretraining.json")

@@ -145,7 +145,8 @@ def build_data(work: str) -> tuple[EvalDataConfig, dict]:
                           **{valse.SOURCES[d]: folder for d, folder in image_dirs.items()},
                           aro_dir=os.path.join(work, "aro"),
                           coco_karpathy_test_json=os.path.join(work, "coco", "karpathy_test.json"),
-                          coco_image_root=os.path.join(work, "coco"), order_pos_lexicon=os.path.join(work, "lexicon.json"),
+                          coco_image_root=os.path.join(work, "coco"),
+                          order_pos_lexicon=os.path.join(work, "lexicon.json"),
                           zeroshot_sources=[f"photo_classes={zs}"])
     return data, {"image_dirs": image_dirs, "relations": relations, "attribution": attribution, "captions": captions,
                   "zeroshot_root": zs}
@@ -174,8 +175,9 @@ def token_parity(reference: OpenCLIPModel, export: str, data: EvalDataConfig) ->
     tokenizer = CLIPProcessor.from_pretrained(export).tokenizer
     texts = []
     for folder, fields in ((data.sugarcrepe_dir, ("caption", "negative_caption")), (None, ("caption", "foil"))):
-        sources = ([json.load(open(os.path.join(folder, f"{n}.json"))) for n in official.SUGARCREPE_FILES] if folder else
-                   [json.load(gzip.open(os.path.join(FIXTURES, "valse", f"{n}.json.gz"), "rt")) for n in valse.INSTRUMENTS])
+        sources = ([json.load(open(os.path.join(folder, f"{n}.json"))) for n in official.SUGARCREPE_FILES] if folder
+                   else [json.load(gzip.open(os.path.join(FIXTURES, "valse", f"{n}.json.gz"), "rt"))
+                         for n in valse.INSTRUMENTS])
         texts += [r[f] for d in sources for r in d.values() for f in fields]
     expected = reference.tokenizer(texts)
     mismatches = {"harness": 0, "without_clean_text": 0}
@@ -188,9 +190,9 @@ def token_parity(reference: OpenCLIPModel, export: str, data: EvalDataConfig) ->
 
 
 def _row(task, reference, ref_value, our_value, disagreements=None, max_score_diff=None):
-    return {"task": task, "reference": reference, "reference_figure": round(ref_value, 2), "our_figure": round(our_value, 2),
-            "difference": round(our_value - ref_value, 2), "disagreements": disagreements,
-            "max_score_difference": max_score_diff}
+    return {"task": task, "reference": reference, "reference_figure": round(ref_value, 2),
+            "our_figure": round(our_value, 2), "difference": round(our_value - ref_value, 2),
+            "disagreements": disagreements, "max_score_difference": max_score_diff}
 
 
 def compare_multiple_choice(reference: OpenCLIPModel, encoder, data, info) -> tuple[list[dict], dict]:
@@ -206,8 +208,9 @@ def compare_multiple_choice(reference: OpenCLIPModel, encoder, data, info) -> tu
         ours = sugar.items[subset]
         diff = float((ours["scores"] - torch.tensor([[a, b] for _, a, b in ref_rows])).abs().max())
         bad = sum(a != bool(c) for a, (c, _, _) in zip(ours["correct"], ref_rows))
-        rows.append(_row(f"SugarCrepe {subset}", "official main_eval.py loop, open_clip", 100 * np.mean([c for c, _, _ in ref_rows]),
-                         sugar.scores[subset], f"{bad}/{len(ref_rows)}", diff))
+        rows.append(_row(f"SugarCrepe {subset}", "official main_eval.py loop, open_clip",
+                         100 * np.mean([c for c, _, _ in ref_rows]), sugar.scores[subset],
+                         f"{bad}/{len(ref_rows)}", diff))
 
     valse_ref = official.valse_pairwise(reference, data.valse_dir, info["image_dirs"], valse.INSTRUMENTS)
     valse_ours = TASKS["valse"].run(encoder, data)
@@ -229,7 +232,8 @@ def compare_multiple_choice(reference: OpenCLIPModel, encoder, data, info) -> tu
         bad = int((np.array(ours.items[name]["correct"]) != correct).sum())
         rows.append(_row(f"ARO {name} (macro)", "ARO get_retrieval_scores_batched + evaluate_scores, open_clip",
                          100 * official.aro_macro(correct, ours.items[name]["groups"], **kwargs), ours.scores[name],
-                         f"{bad}/{len(correct)}", float((ours.items[name]["scores"] - torch.from_numpy(scores[:, 0])).abs().max())))
+                         f"{bad}/{len(correct)}",
+                         float((ours.items[name]["scores"] - torch.from_numpy(scores[:, 0])).abs().max())))
     candidates = ours.items["coco_order"]["candidates"]
     images = [Image.open(os.path.join(data.coco_image_root, f"val2014/{i}.jpg")).convert("RGB")
               for i, caps in enumerate(info["captions"]) for _ in caps]
@@ -238,9 +242,11 @@ def compare_multiple_choice(reference: OpenCLIPModel, encoder, data, info) -> tu
     correct = official.aro_order_correct(scores)
     ties = np.array([c[0] in c[1:] for c in candidates])
     bad = np.array(ours.items["coco_order"]["correct"]) != correct
-    rows.append(_row("ARO COCO-Order (our perturbations, seed 0)", "ARO get_retrieval_scores_batched + evaluate_scores, open_clip",
+    rows.append(_row("ARO COCO-Order (our perturbations, seed 0)",
+                     "ARO get_retrieval_scores_batched + evaluate_scores, open_clip",
                      100 * correct.mean(), ours.scores["coco_order"],
-                     f"{int(bad.sum())}/{len(correct)} ({int((bad & ties).sum())} on exact ties; {int(ties.sum())} exact ties)",
+                     f"{int(bad.sum())}/{len(correct)} ({int((bad & ties).sum())} on exact ties; "
+                     f"{int(ties.sum())} exact ties)",
                      float((ours.items["coco_order"]["scores"] - torch.from_numpy(scores[:, 0])).abs().max())))
     return rows, timing
 
@@ -279,8 +285,10 @@ def compare_clip_benchmark(reference: OpenCLIPModel, encoder, data, info) -> lis
             image = Image.open(os.path.join(data.coco_image_root, self.entries[i]["image"])).convert("RGB")
             return reference.preprocess(image), self.entries[i]["caption"]
 
-    loader = DataLoader(Captions(), batch_size=8, collate_fn=lambda b: (torch.stack([x for x, _ in b]), [t for _, t in b]))
-    ref = zeroshot_retrieval.evaluate(reference.model, loader, reference.tokenizer, "cpu", amp=False, recall_k_list=[1, 5, 10])
+    loader = DataLoader(Captions(), batch_size=8,
+                        collate_fn=lambda b: (torch.stack([x for x, _ in b]), [t for _, t in b]))
+    ref = zeroshot_retrieval.evaluate(reference.model, loader, reference.tokenizer, "cpu", amp=False,
+                                      recall_k_list=[1, 5, 10])
     ours = TASKS["retrieval"].run(encoder, data).scores
     for k in (1, 5, 10):
         rows.append(_row(f"Retrieval image-to-text R@{k}", "clip_benchmark zeroshot_retrieval, open_clip",
@@ -295,7 +303,8 @@ def feature_parity(reference: OpenCLIPModel, encoder) -> dict:
     images = list(real_photos().values())[:4]
     texts = ["a photo of a cat.", "“A dog” on a café terrace", "two people riding horses on a beach"]
     ours_img = encoder.model.get_image_features(
-        pixel_values=encoder.image_processor(images=[im.convert("RGB") for im in images], return_tensors="pt")["pixel_values"]).pooler_output
+        pixel_values=encoder.image_processor(images=[im.convert("RGB") for im in images],
+                                             return_tensors="pt")["pixel_values"]).pooler_output
     ours_txt = encoder.model.get_text_features(**encoder.tokenizer([clean_text(t) for t in texts], padding=True,
                                                                    return_tensors="pt")).pooler_output
     norm = torch.nn.functional.normalize
@@ -304,7 +313,8 @@ def feature_parity(reference: OpenCLIPModel, encoder) -> dict:
 
 
 def markdown(report: dict) -> str:
-    lines = ["| task | reference | reference figure | our figure | difference | per-item disagreements | max score difference |",
+    lines = ["| task | reference | reference figure | our figure | difference | per-item disagreements | "
+             "max score difference |",
              "|---|---|---:|---:|---:|---|---:|"]
     for r in report["rows"]:
         lines.append(f"| {r['task']} | {r['reference']} | {r['reference_figure']:.2f} | {r['our_figure']:.2f} | "
@@ -323,7 +333,8 @@ def markdown(report: dict) -> str:
     lines += ["", f"Tokens: {tok['texts']} benchmark texts; token ids different from open_clip's: "
               f"{tok['mismatching_texts']['harness']} (harness), {tok['mismatching_texts']['without_clean_text']} "
               "(transformers' tokenizer without `clean_text`).",
-              f"Features (converted vs open_clip, normalised): images {report['features']['image_features_max_abs_diff']:.1e}, "
+              "Features (converted vs open_clip, normalised): "
+              f"images {report['features']['image_features_max_abs_diff']:.1e}, "
               f"texts {report['features']['text_features_max_abs_diff']:.1e}."]
     return "\n".join(lines) + "\n"
 

@@ -85,7 +85,8 @@ def _argument_field(config_field) -> tuple[str, type, object]:
     hint = config_field.type  # a real type: configuration_degla.py does not postpone annotations
     if isinstance(hint, types.UnionType):
         hint = typing.get_args(hint)[0]  # `float | int` → float (argparse takes one type)
-    return config_field.name, hint, field(default=config_field.default, metadata={"help": config_field.metadata["help"]})
+    return config_field.name, hint, field(default=config_field.default,
+                                          metadata={"help": config_field.metadata["help"]})
 
 
 ObjectiveArguments = make_dataclass("ObjectiveArguments", [_argument_field(f) for f in objective_fields()])

@@ -256,7 +256,8 @@ class DeGLACollator:
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         b, k = len(rows), self.num_negatives
-        texts = [clean_text(t) for t in [row[CAPTION] for row in rows] + [n for row in rows for n in row[NEGATIVES][:k]]]
+        texts = [clean_text(t) for t in [row[CAPTION] for row in rows]
+                 + [n for row in rows for n in row[NEGATIVES][:k]]]
         tokens = self.processor.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                           return_tensors="pt")
         images = self._images(rows)

@@ -12,7 +12,7 @@ Three formats, detected from the file (and named in the log) or given with `--tr
 Arrow file cached under `~/.cache/degla/datasets/degla_json-<sha256 of the file>/` (`DEGLA_CACHE` moves it);
 later runs memory-map that file. Hub files (`hf://datasets/<org>/<name>/DeGLA.json`) are downloaded by
 `huggingface_hub` into its own cache first.
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ TRAIN_FORMATS = ("degla_dataset", "negclip_tsv", "degla_json")
 NEGCLIP_COLUMNS = ("title", "filepath", "neg_caption")
 DEGLA_JSON_FIELDS = ("image_id", "original", "enhanced")
 COCO_TRAIN_IMAGE = "COCO_train2014_{:012d}.jpg"
-DEFAULT_CACHE_DIR = os.path.join(os.environ.get("DEGLA_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "degla")),
+DEFAULT_CACHE_DIR = os.path.join(os.environ.get("DEGLA_CACHE",
+                                                os.path.join(os.path.expanduser("~"), ".cache", "degla")),
                                  "datasets")
 
 
@@ -104,7 +105,8 @@ def read_negclip_tsv(path: str) -> Dataset:
         try:
             value = ast.literal_eval(text) if text.strip() else []
         except (ValueError, SyntaxError) as err:
-            raise TrainDataError(f"{path}: row {row}: neg_caption is not a list literal ({err}): {text!r:.80}") from None
+            raise TrainDataError(f"{path}: row {row}: neg_caption is not a list literal "
+                                 f"({err}): {text!r:.80}") from None
         if not isinstance(value, (list, tuple)):
             raise TrainDataError(f"{path}: row {row}: neg_caption must be a list of strings, got {text!r:.80}")
         negatives.append([v for v in value if isinstance(v, str) and v.strip()])

@@ -61,7 +61,8 @@ def demo_train_args(output_dir: str = DEMO_OUTPUT_DIR, cache_dir: str = DEFAULT_
     """Command-line arguments of `scripts/train.py` for the embedded default (builds the world data if needed)."""
     from ..cli import options_argv
 
-    return options_argv({"model_name_or_path": BASE_MODEL_DIR, "train_file": build_negatives_dataset(cache_dir=cache_dir),
+    return options_argv({"model_name_or_path": BASE_MODEL_DIR,
+                         "train_file": build_negatives_dataset(cache_dir=cache_dir),
                          "output_dir": output_dir, **WORLD_RECIPE, **overrides})
 
 
@@ -86,5 +87,6 @@ def build_benchmarks(seed: int = 1000, cache_dir: str = DEFAULT_CACHE_DIR) -> di
         "coco_karpathy_test_json": os.path.join(root, "karpathy_test.json"),
         "coco_image_root": root,
         "order_pos_lexicon": os.path.join(root, "order_lexicon.json"),
-        "zeroshot_sources": [f"{name}={os.path.join(root, f'zeroshot_{name}')}" for name in ("colour_shape", "heldout")],
+        "zeroshot_sources": [f"{name}={os.path.join(root, f'zeroshot_{name}')}"
+                             for name in ("colour_shape", "heldout")],
     }

@@ -56,7 +56,8 @@ def load_vg(path: str, image_dir: str, group_key: str):
         refs.append(ImageRef(os.path.join(image_dir, rec["image_path"]), (x, y, x + w, y + h)))
         false_caps.append(rec["false_caption"])
         true_caps.append(rec["true_caption"])
-        groups.append(rec["relation_name"] if group_key == "relation" else f"{rec['attributes'][0]}_{rec['attributes'][1]}")
+        groups.append(rec["relation_name"] if group_key == "relation"
+                      else f"{rec['attributes'][0]}_{rec['attributes'][1]}")
     return refs, false_caps, true_caps, groups
 
 
@@ -106,7 +107,8 @@ VG_PARTS = (("vg_relation", "visual_genome_relation.json", "relation"),
 
 
 def _order_parts(data: EvalDataConfig):
-    return (("coco_order", data.coco_karpathy_test_json, data.coco_image_root, "coco_karpathy_test_json", "coco_image_root"),
+    return (("coco_order", data.coco_karpathy_test_json, data.coco_image_root, "coco_karpathy_test_json",
+             "coco_image_root"),
             ("flickr30k_order", data.flickr30k_test_json, data.flickr30k_image_root, "flickr30k_test_json",
              "flickr30k_image_root"))
 
@@ -150,7 +152,8 @@ def run(encoder, data: EvalDataConfig, seed: int = 0) -> TaskResult:
 
 
 TASK = EvalTask(
-    name="aro", data_options=("aro_dir", "aro_image_dir", "coco_karpathy_test_json", "coco_image_root", "flickr30k_test_json", "flickr30k_image_root", "order_pos_lexicon"),
+    name="aro", data_options=("aro_dir", "aro_image_dir", "coco_karpathy_test_json", "coco_image_root",
+                              "flickr30k_test_json", "flickr30k_image_root", "order_pos_lexicon"),
     order=3, run=run, check=check,
     description="ARO: VG-Relation, VG-Attribution (true vs false caption), COCO/Flickr30k-Order (caption vs 4 "
                 "word-order perturbations)",

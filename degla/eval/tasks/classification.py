@@ -131,10 +131,12 @@ def _load_hub(name: str, spec: str, need_train: bool) -> ClassificationData:
     if names is None:
         feature = test_ds.features[label_col]
         if not hasattr(feature, "names"):
-            raise ValueError(f"{hub_id}: column {label_col!r} has no class names; use a local folder with zeroshot.json")
+            raise ValueError(f"{hub_id}: column {label_col!r} has no class names; "
+                             "use a local folder with zeroshot.json")
         names = [n.replace("_", " ") for n in feature.names]
     train = split(train_split)[1] if need_train else None
-    return ClassificationData(name, f"hf:{hub_id}", names, _check_templates(known.get("templates") or DEFAULT_TEMPLATES, hub_id),
+    return ClassificationData(name, f"hf:{hub_id}", names,
+                              _check_templates(known.get("templates") or DEFAULT_TEMPLATES, hub_id),
                               known.get("metric", "accuracy"), test, train)
 
 

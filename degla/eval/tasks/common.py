@@ -98,7 +98,8 @@ class TaskResult:
         lines = []
         for subset, c in self.counts.items():
             why = ", ".join(f"{k}: {v}" for k, v in c["skip_reasons"].items())
-            lines.append(f"[{task}] {subset}: scored {c['scored']}, skipped {c['skipped']}" + (f" ({why})" if why else ""))
+            lines.append(f"[{task}] {subset}: scored {c['scored']}, skipped {c['skipped']}"
+                         + (f" ({why})" if why else ""))
         for subset, why in self.skipped.items():
             lines.append(f"[{task}] {subset}: not run ({why})")
         return lines

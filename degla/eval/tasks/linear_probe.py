@@ -37,14 +37,16 @@ def run(encoder, data: EvalDataConfig, seed: int = 0, c_grid=C_GRID) -> TaskResu
     for name, spec in sources.items():
         ds = load_source(name, spec, need_train=True)
         if ds.train is None:
-            result.skipped[name] = f"{ds.source} has no train split (expected <root>/train/<class>/ and <root>/test/<class>/)"
+            result.skipped[name] = (f"{ds.source} has no train split "
+                                    "(expected <root>/train/<class>/ and <root>/test/<class>/)")
             continue
         x_train = encoder.encode_images(ds.train[0], task=f"linear_probe_{name}").numpy()
         x_test = encoder.encode_images(ds.test[0], task=f"linear_probe_{name}").numpy()
         y_train, y_test = ds.train[1], ds.test[1]
         _, counts = np.unique(y_train, return_counts=True)
         stratify = y_train if counts.min() >= 2 else None
-        x_fit, x_val, y_fit, y_val = train_test_split(x_train, y_train, test_size=0.2, random_state=seed, stratify=stratify)
+        x_fit, x_val, y_fit, y_val = train_test_split(x_train, y_train, test_size=0.2, random_state=seed,
+                                                      stratify=stratify)
         val_scores = {}
         for c in c_grid:
             clf = LogisticRegression(C=c, max_iter=1000, random_state=seed).fit(x_fit, y_fit)

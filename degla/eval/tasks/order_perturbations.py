@@ -57,7 +57,8 @@ class SpacyTagger:
             raise EvalDataError(NO_TAGGER) from err
 
     def tag(self, texts: list[str]) -> list[list[tuple[str, str]]]:
-        docs = tqdm(self.nlp.pipe(texts, batch_size=256), total=len(texts), desc="ARO order: POS tagging", unit="caption")
+        docs = tqdm(self.nlp.pipe(texts, batch_size=256), total=len(texts), desc="ARO order: POS tagging",
+                    unit="caption")
         return [[(t.text, t.tag_) for t in doc] for doc in docs]
 
 

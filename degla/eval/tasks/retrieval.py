@@ -61,17 +61,20 @@ def run(encoder, data: EvalDataConfig, seed: int = 0) -> TaskResult:
         for direction, out in (("i2t", i2t), ("t2i", t2i)):
             for k in KS:
                 result.scores[f"{name}_{direction}_r{k}"] = percent(out[f"recall@{k}"])
-        result.scores[f"{name}_rsum"] = round(sum(result.scores[f"{name}_{d}_r{k}"] for d in ("i2t", "t2i") for k in KS), 2)
+        result.scores[f"{name}_rsum"] = round(sum(result.scores[f"{name}_{d}_r{k}"] for d in ("i2t", "t2i")
+                                                  for k in KS), 2)
         result.count(name, len(refs))
         result.details[name] = {"images": len(refs), "captions": len(texts)}
     return result
 
 
 TASK = EvalTask(
-    name="retrieval", data_options=("coco_karpathy_test_json", "coco_image_root", "flickr30k_test_json", "flickr30k_image_root"),
+    name="retrieval", data_options=("coco_karpathy_test_json", "coco_image_root", "flickr30k_test_json",
+                                    "flickr30k_image_root"),
     order=6, run=run, check=check,
     description="Zero-shot retrieval, COCO 5k and Flickr30k 1k: R@1/5/10 image-to-text and text-to-image",
     table=Table("Figure 4: Zero-shot retrieval",
-                tuple((f"{ds} {d} R@{k}", f"{key}_{d.lower()}_r{k}") for ds, key in (("COCO", "coco"), ("Flickr30k", "flickr30k"))
+                tuple((f"{ds} {d} R@{k}", f"{key}_{d.lower()}_r{k}")
+                      for ds, key in (("COCO", "coco"), ("Flickr30k", "flickr30k"))
                       for d in ("I2T", "T2I") for k in KS), only_present=True),
 )

@@ -95,7 +95,8 @@ def run(encoder, data: EvalDataConfig, seed: int = 0) -> TaskResult:
 
 
 TASK = EvalTask(
-    name="valse", data_options=("valse_dir", "valse_visual7w_dir", "valse_coco2017_dir", "valse_swig_dir", "valse_visdial_dir", "valse_coco2014_dir"),
+    name="valse", data_options=("valse_dir", "valse_visual7w_dir", "valse_coco2017_dir", "valse_swig_dir",
+                                "valse_visdial_dir", "valse_coco2014_dir"),
     order=1, run=run, check=check,
     description="VALSE: the caption against its foil, 11 instruments (validated examples only)",
     table=Table("Table 2: VALSE", (

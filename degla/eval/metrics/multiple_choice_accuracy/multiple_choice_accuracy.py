@@ -43,7 +43,8 @@ Examples:
 def correct_mask(scores: np.ndarray, labels: np.ndarray, tie_break: str) -> np.ndarray:
     """Boolean [N]: whether each example is answered correctly under `tie_break`."""
     if tie_break not in ("strict", "lenient"):
-        raise ValueError(f"tie_break must be 'strict' (a tie is wrong) or 'lenient' (a tie is right), got {tie_break!r}")
+        raise ValueError("tie_break must be 'strict' (a tie is wrong) or 'lenient' (a tie is right), "
+                         f"got {tie_break!r}")
     correct_score = scores[np.arange(len(labels)), labels]
     others = scores.copy()
     others[np.arange(len(labels)), labels] = -np.inf
