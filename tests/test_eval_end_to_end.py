@@ -1,7 +1,6 @@
 """A tiny random CLIP checkpoint on disk, scored on every task from local files through scripts/evaluate_clip.py,
 then compared by scripts/report.py. Also: the feature cache, the encoded/unique image ratio, errors."""
 
-import importlib.util
 import json
 import os
 import subprocess

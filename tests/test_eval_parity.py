@@ -14,13 +14,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from transformers import CLIPModel, CLIPProcessor
-
-import official_loops as official
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+
 from degla.eval import TASKS, CLIPFeatureEncoder, EvalDataConfig
 from degla.eval.tasks import aro, valse
 from degla.eval.tasks.common import candidate_scores, load_metric
 from degla.eval.tasks.order_perturbations import LexiconTagger, order_candidates
+
+import official_loops as official
 from eval_helpers import (ORDER_LEXICON, SHORT_CAPTIONS, openai_simple_tokenizer, openai_tokenize, real_photos,
                           save_photos, save_tiny_clip, synthetic_vg_records, torchvision_clip_pixels)
 

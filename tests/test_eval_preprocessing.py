@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 from transformers import CLIPImageProcessorPil
-
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from degla.conversion import openai_clip_processor
 from degla.eval import CLIPFeatureEncoder, OpenCLIPImageProcessor
 from degla.text import clean_text
+
 from eval_helpers import openai_simple_tokenizer, real_photos, save_tiny_clip, torchvision_clip_pixels
 
 SIZE = 224

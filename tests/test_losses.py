@@ -8,16 +8,8 @@ import torch.nn.functional as F
 from huggingface_hub.errors import StrictDataclassFieldValidationError
 
 from degla import DeGLAConfig
-from degla.losses import (
-    DeGLAObjective,
-    ObjectiveInputs,
-    base_loss,
-    contrastive_logits,
-    distill_loss,
-    gather_features,
-    igc_loss,
-    tgc_loss,
-)
+from degla.losses import (DeGLAObjective, ObjectiveInputs, base_loss, contrastive_logits, distill_loss, gather_features,
+                          igc_loss, tgc_loss)
 
 
 def _unit(*shape, seed=0):

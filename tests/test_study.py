@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from degla.world.study import (Claim, bootstrap_gap, curve_gap, design, front, mean_ci, paired, run_name)
+from degla.world.study import Claim, bootstrap_gap, curve_gap, design, front, mean_ci, paired, run_name
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -84,3 +84,38 @@ def test_a_quick_study_runs_resumes_and_reports(tmp_path):
     table = (tmp_path / "results.md").read_text()
     assert "| base | 1 |" in table and "| degla | 1 |" in table
     assert not os.path.exists(os.path.join(tmp_path, "runs", first and next(iter(first["runs"])), "train"))
+
+
+def _numbers(value):
+    """Every number in a JSON value (recursively)."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (int, float)):
+        yield float(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _numbers(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _numbers(item)
+
+
+def test_every_number_in_the_readmes_miniature_section_comes_from_results_json():
+    """The README's miniature section (prose and table) quotes only numbers found in results/miniature/results.json
+    at their printed precision (a design constant such as 62 steps is in the file's `design` part)."""
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = readme.split("## The paper's claim, in miniature", 1)[1].split("\n## ", 1)[0]
+    section = re.sub(r"```.*?```", "", section, flags=re.S)  # commands are not claims
+    section = re.sub(r"\([^()]*\.(png|md|json|py)\)|\[[^\]]*\]\([^)]*\)", "", section)  # links and file names
+    results = json.load(open(os.path.join(ROOT, "results", "miniature", "results.json"), encoding="utf-8"))
+    values = list(_numbers(results))
+    quoted = re.findall(r"(?<![\w.])[-+−]?\d+(?:\.\d+)?(?:e-?\d+)?(?![\w])", section)
+    assert len(quoted) > 30
+    missing = []
+    for text in quoted:
+        number = float(text.replace("−", "-"))
+        decimals = len(text.split(".")[1]) if "." in text and "e" not in text else 0
+        tolerance = 0.5 * 10 ** -decimals + 1e-9
+        if not any(abs(abs(v) - abs(number)) <= tolerance for v in values):
+            missing.append(text)
+    assert not missing, f"numbers in the README's miniature section not in results.json: {missing}"

@@ -10,22 +10,9 @@ from PIL import Image
 from degla.world.benchmarks import SUGARCREPE_TASKS, seen_combinations, sugarcrepe_items, write_benchmarks
 from degla.world.clip import pixel_values, world_processor
 from degla.world.data import finetuning_dataset
-from degla.world.shapes import (
-    COLOURS,
-    HELD_OUT,
-    RELATIONS,
-    SHAPES,
-    SIZES,
-    TEXTURES,
-    WorldConfig,
-    caption_is_true,
-    finetuning_config,
-    generate,
-    parse_caption,
-    pretraining_config,
-    relation_holds,
-    sample_scenes,
-)
+from degla.world.shapes import (COLOURS, HELD_OUT, RELATIONS, SHAPES, SIZES, TEXTURES, WorldConfig, caption_is_true,
+                                finetuning_config, generate, parse_caption, pretraining_config, relation_holds,
+                                sample_scenes)
 from degla.world.tokenizer import learn_bpe_merges, world_tokenizer, world_words
 
 CONFIGS = {"pretraining": pretraining_config(), "finetuning": finetuning_config()}

@@ -43,16 +43,17 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]  # degla from this checkout; the test references
 
-import official_loops as official  # noqa: E402
 import open_clip  # noqa: E402
-from eval_helpers import (ORDER_LEXICON, SHORT_CAPTIONS, real_photos, save_photos, synthetic_vg_records,  # noqa: E402
-                          torchvision_clip_pixels)
 from PIL import Image  # noqa: E402
-
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD  # noqa: E402
+
 from degla.eval import TASKS, CLIPFeatureEncoder, EvalDataConfig, OpenCLIPImageProcessor  # noqa: E402
 from degla.eval.tasks import aro, valse  # noqa: E402
 from degla.text import clean_text  # noqa: E402
+
+import official_loops as official  # noqa: E402
+from eval_helpers import (ORDER_LEXICON, SHORT_CAPTIONS, real_photos, save_photos, synthetic_vg_records,  # noqa: E402
+                          torchvision_clip_pixels)
 
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 ZEROSHOT_CLASSES = {"astronaut": "astronaut", "cat": "cat", "coffee": "cup of coffee", "motorcycle": "motorcycle",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 
+
 @dataclass
 class EvalDataConfig:
     """Data locations for `evaluate_model` / `scripts/evaluate_clip.py`, one field (and option) per location.

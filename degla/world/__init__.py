@@ -10,8 +10,8 @@
 from degla.world.benchmarks import SUGARCREPE_TASKS, write_benchmarks
 from degla.world.clip import BASE_MODEL_DIR, world_clip_config, world_processor
 from degla.world.data import finetuning_dataset
-from degla.world.shapes import (HELD_OUT, Scene, WorldConfig, WorldObject, caption_is_true, finetuning_config,
-                                generate, pretraining_config)
+from degla.world.shapes import (HELD_OUT, Scene, WorldConfig, WorldObject, caption_is_true, finetuning_config, generate,
+                                pretraining_config)
 from degla.world.tokenizer import world_tokenizer
 
 __all__ = [

@@ -29,9 +29,9 @@ import os
 import numpy as np
 from PIL import Image
 
-from degla.world.shapes import (COLOURS, HELD_OUT, RELATIONS, SHAPES, SIZES, Scene, WorldConfig,
-                                caption_is_true, canonical_caption, finetuning_config, pretraining_config, render,
-                                sample_scenes, scene_captions)
+from degla.world.shapes import (COLOURS, HELD_OUT, RELATIONS, SHAPES, SIZES, Scene, WorldConfig, canonical_caption,
+                                caption_is_true, finetuning_config, pretraining_config, render, sample_scenes,
+                                scene_captions)
 
 SUGARCREPE_TASKS: tuple[str, ...] = (
     "add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")

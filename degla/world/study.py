@@ -378,6 +378,8 @@ def plot(points: list[Point], runs: dict[str, dict[int, dict]], base: dict, path
 def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None = None, quick: bool = False,
               keep_models: bool = False, only: list[str] | None = None) -> dict:
     """Run every missing (configuration, seed), then write results.json, results.md and tradeoff.png."""
+    from datasets import load_from_disk
+
     from .pipeline import DEFAULT_CACHE_DIR, build_benchmarks, build_negatives_dataset
 
     cache_dir = cache_dir or DEFAULT_CACHE_DIR
@@ -416,7 +418,14 @@ def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None
         runs.setdefault(key, {})[seed] = entry["summary"]
     found = claims(runs, base["summary"]) if not only else []
     os.makedirs(output_dir, exist_ok=True)
-    data = {"design": {"seeds": list(seeds), "quick": quick, "points": [
+    from .pipeline import WORLD_RECIPE
+
+    captions = len(load_from_disk(build_negatives_dataset(cache_dir=cache_dir)))
+    steps = captions // WORLD_RECIPE["per_device_train_batch_size"] * WORLD_RECIPE["num_train_epochs"]
+    data = {"design": {"seeds": list(seeds), "quick": quick, "recipe": WORLD_RECIPE, "captions": captions,
+                       "steps_per_run": max_steps or steps,
+                       "ema_time_constants": {f"{d:g}": round(1 / (1 - d)) for d in EMA_DECAYS if d < 1},
+                       "runs": len(done), "points": [
                 {"label": p.label, "key": p.key, "overrides": p.overrides, "series": list(p.series)} for p in points]},
             "base": base, "runs": {f"{key}-seed{seed}": entry for (key, seed), entry in sorted(done.items())},
             "means": {p.label: {m: round(mean_ci([s[m] for s in runs[p.key].values()])[0], 2) for m in METRICS}

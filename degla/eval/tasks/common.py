@@ -3,8 +3,6 @@ JSON reading and data checks with clear errors, multiple-choice scoring."""
 
 from __future__ import annotations
 
-from ...errors import InputError
-
 import functools
 import json
 import logging
@@ -15,6 +13,8 @@ from dataclasses import dataclass, field
 import evaluate
 import numpy as np
 import torch
+
+from ...errors import InputError
 
 logger = logging.getLogger("degla.eval")
 

@@ -11,8 +11,8 @@ import os
 
 from ..config import EvalDataConfig
 from ..encoder import ImageRef
-from .common import (EvalDataError, EvalTask, Table, TaskResult, add_means, check_path, pairwise_accuracies,
-                     read_json, require_keys)
+from .common import (EvalDataError, EvalTask, Table, TaskResult, add_means, check_path, pairwise_accuracies, read_json,
+                     require_keys)
 
 SUBSETS = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 GROUPS = {"replace": ("replace_obj", "replace_att", "replace_rel"), "swap": ("swap_obj", "swap_att"),

@@ -19,8 +19,8 @@ from collections import Counter
 
 from ..config import EvalDataConfig
 from ..encoder import ImageRef
-from .common import (EvalDataError, EvalTask, Table, TaskResult, add_means, check_path, pairwise_accuracies,
-                     read_json, require_keys)
+from .common import (EvalDataError, EvalTask, Table, TaskResult, add_means, check_path, pairwise_accuracies, read_json,
+                     require_keys)
 
 INSTRUMENTS = ("existence", "plurals", "counting-hard", "counting-small-quant", "counting-adversarial",
                "relations", "action-replacement", "actant-swap", "coreference-standard", "coreference-hard",

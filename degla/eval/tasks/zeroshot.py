@@ -9,7 +9,8 @@ Sources and metadata: `classification.py`.
 from __future__ import annotations
 
 from ..config import EvalDataConfig
-from .classification import add_average, check_sources, class_embeddings, dataset_table, load_source, resolve_sources, score
+from .classification import (add_average, check_sources, class_embeddings, dataset_table, load_source, resolve_sources,
+                             score)
 from .common import EvalTask, TaskResult, percent
 
 
