@@ -1,27 +1,17 @@
 """The shipped base CLIP of the world and its pretraining recipe."""
 
-import importlib.util
 import os
-import sys
 
 import pytest
 import torch
 from PIL import Image
 from transformers import CLIPModel, CLIPProcessor
 
+from degla.world import pretrain
 from degla.world.benchmarks import ZEROSHOT_TEMPLATES, seen_combinations, single_object_classes
 from degla.world.clip import BASE_MODEL_DIR
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("pretrain_world_clip",
-                                                  os.path.join(ROOT, "scripts", "pretrain_world_clip.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve the module of their class
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -59,16 +49,16 @@ def test_base_model_recognises_single_objects_through_the_processor(base):
 def test_base_model_is_a_bag_of_words(base):
     """The property the world was tuned for: recognition high, binding (swaps, relations) near chance."""
     model, processor = base
-    results = _load_script().quick_eval(model, processor.tokenizer, n_scenes=120, n_per_class=4)
+    results = pretrain.quick_eval(model, processor.tokenizer, n_scenes=120, n_per_class=4)
     assert results["zeroshot_seen"] > 70 and results["replace_att"] > 85 and results["replace_obj"] > 75, results
     assert results["swap_att"] < 65 and results["swap_obj"] < 65 and results["replace_rel"] < 65, results
 
 
 def test_pretraining_recipe_runs_and_saves(tmp_path):
-    script = _load_script()
+    script = pretrain
     args = script.PretrainArguments(output_dir=str(tmp_path), max_steps=2, batch_size=8, warmup_steps=1,
                                     eval_scenes=12, eval_per_class=1, num_threads=1)
-    results = script.main(args)
+    results = script.run_pretraining(args)
     assert {"zeroshot_seen", "zeroshot_heldout", "swap_att", "replace_rel"} <= set(results)
     model = CLIPModel.from_pretrained(tmp_path)
     processor = CLIPProcessor.from_pretrained(tmp_path)
