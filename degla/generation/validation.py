@@ -74,6 +74,12 @@ def _slots(tokens: list[Token], unit_tags: frozenset, drop_tags: frozenset, grou
     return skeleton, {k: sorted(v) for k, v in units.items()}
 
 
+def _noun_slots(tokens: list[Token], unit_tags: frozenset, drop_tags: frozenset) -> set[int]:
+    """The skeleton positions (as in :func:`_slots`) that hold a noun."""
+    skeleton_tags = [t.tag for t in tokens if t.tag != "PUNCT" and t.tag not in unit_tags and t.tag not in drop_tags]
+    return {k for k, t in enumerate(skeleton_tags) if t == "NOUN"}
+
+
 def _chunks(tokens: list[Token]):
     """Skeleton with noun phrases as units: the unit of a phrase is its words other than
     determiners (quantifiers, modifiers and head)."""
@@ -140,6 +146,10 @@ def _check_swap(ct: list[Token], nt: list[Token], rule: str) -> str | None:
         if result is None:
             continue
         changed, skeleton = result
+        if rule == "swap_nouns" and {k: len(v) for k, v in orig[1].items()} != {k: len(v) for k, v in neg[1].items()}:
+            continue  # a noun left its place for one that held none: the sentence was rebuilt, not swapped
+        if rule == "swap_adjectives" and not set(neg[1]) <= set(orig[1]) | _noun_slots(marked_n, _ADJ_CLASS, no_articles):
+            continue  # a modifier moved to where no modifier was and no noun follows
         if not changed:
             reason = "no_swap"
             continue
