@@ -152,7 +152,7 @@ class LLMRewriter:
         Returns:
             ``num_candidates`` replies for each prompt, in the input order.
         """
-        from .constrained import RuleConstraintLogitsProcessor
+        from .constrained import MAX_FREE_WORD_TOKENS, RuleConstraintLogitsProcessor
 
         if not conversations:
             return []
@@ -163,7 +163,7 @@ class LLMRewriter:
         sample = sample or num_candidates > 1
         if sample and seed is not None:
             torch.manual_seed(seed)
-        kwargs = {"do_sample": sample, "num_return_sequences": num_candidates, "pad_token_id": tokenizer.pad_token_id}
+        kwargs = {"do_sample": sample, "pad_token_id": tokenizer.pad_token_id}
         kwargs.update({"temperature": self.temperature, "top_p": self.top_p} if sample
                       else {"temperature": None, "top_p": None, "top_k": None})
         replies: list[list[str] | None] = [None] * len(texts)
@@ -174,14 +174,34 @@ class LLMRewriter:
                 batch = batch.to(model.device)
                 row_plans = [plans[i] for i in chunk for _ in range(num_candidates)]
                 processor = RuleConstraintLogitsProcessor(tokenizer, row_plans, self.vocabulary)
-                longest = max(len(p.words) for p in row_plans)
+                # a constrained reply is as long as the caption, give or take a new word
+                longest = max(len(tokenizer.encode(" ".join(p.words), add_special_tokens=False)) for p in row_plans)
+                input_ids, attention_mask, cache = self._shared_prefill(batch, num_candidates)
                 with torch.no_grad():
-                    out = model.generate(**batch, logits_processor=[processor], max_new_tokens=min(self.max_new_tokens, 3 * longest + 8),
-                                         **kwargs)
-                new = out[:, batch["input_ids"].shape[1]:]
+                    out = model.generate(input_ids=input_ids, attention_mask=attention_mask, cache=cache,
+                                         logits_processor=[processor], **kwargs,
+                                         max_new_tokens=longest + 2 + MAX_FREE_WORD_TOKENS)
+                new = out[:, input_ids.shape[1]:]
                 self.generated_tokens += int((new != tokenizer.pad_token_id).sum())
                 rendered = processor.replies()
                 for k, i in enumerate(chunk):
                     replies[i] = rendered[k * num_candidates:(k + 1) * num_candidates]
                 bar.update(len(chunk))
         return replies
+
+    def _shared_prefill(self, batch, num_candidates: int):
+        """Run the prompts once (all but their last token) and repeat the KV cache for the
+        ``num_candidates`` rows of each prompt: the candidates share the prompt's prefill, the
+        larger part of the work for short replies. Returns the repeated ids, mask and cache."""
+        model = self.pipe.model
+        input_ids, attention_mask = batch["input_ids"], batch["attention_mask"]
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        with torch.no_grad():
+            prefix = model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1],
+                           position_ids=position_ids[:, :-1], use_cache=True, logits_to_keep=1)
+        cache = prefix.past_key_values
+        if num_candidates > 1:
+            cache.batch_repeat_interleave(num_candidates)
+            input_ids = input_ids.repeat_interleave(num_candidates, dim=0)
+            attention_mask = attention_mask.repeat_interleave(num_candidates, dim=0)
+        return input_ids, attention_mask, cache

@@ -2,13 +2,16 @@
 rule allows, so that a small model's reply is a rewrite of the caption and not an echo, a copy of
 an exemplar or a ramble.
 
-- Swap and reshuffle rules (:class:`PermutationPlan`): the reply is a permutation of the
-  caption's words (for ``reshuffle``, of its noun phrases and other words: "a flowered
-  umbrella" moves as one). Up to the first word of the rule's class (the first head noun /
-  noun phrase for ``reshuffle``/``swap_nouns``, the first modifier for ``swap_adjectives``)
-  the model may copy the caption; there it must put another word of that class (for
-  ``swap_adjectives`` also the next word: the modifier moves on); after that it orders the
-  words left as it likes. Which word moves where is the model's choice.
+- ``reshuffle`` and ``swap_nouns`` (:class:`PermutationPlan`): the reply is a permutation of
+  the caption's words (for ``reshuffle``, of its noun phrases and other words: "a flowered
+  umbrella" moves as one). Up to the first head noun / noun phrase the model may copy the
+  caption; there it must put another one; after that it orders the words left as it likes.
+  Which word moves where is the model's choice.
+- ``swap_adjectives`` (:class:`ModifierSwapPlan`): the words other than the modifiers stay in
+  order; before each head noun the model places modifiers taken from the caption's, starting
+  differently from the caption at the first noun that had some ("a red car by a white house"
+  -> "a white car by a red house", or "a car by a red white house"... which the validator
+  then judges).
 - Replace rules (:class:`ReplacementPlan`): the reply is the caption with one word of the
   rule's class (a head noun / a modifier) replaced by one new word that the model writes
   freely. The model copies the caption and may leave it at any word of the class (it must at
@@ -36,6 +39,8 @@ FREE = "<free word>"
 """In an allowed set: any one new word (letters only) that is not the caption's word there."""
 END = "<end>"
 """In an allowed set: the reply may end here."""
+MAX_FREE_WORD_TOKENS = 4
+"""A new word is at most this many tokens long."""
 
 
 def rule_words(tokens: list[Token], rule: str) -> list[bool]:
@@ -68,7 +73,7 @@ class _Plan:
         if self.final is not None:
             movable.pop()
         self.movable = movable
-        self.words = [w if i == 0 and not w.isupper() else w.lower() for i, w in enumerate(words)]
+        self.words = [w if i == 0 and not (w.isupper() and len(w) > 1) else w.lower() for i, w in enumerate(words)]
 
     def original_at(self, n: int) -> str | None:
         """The caption's word a free word at position ``n`` would replace (None: no free words)."""
@@ -93,9 +98,7 @@ class PermutationPlan(_Plan):
         self.pivot = positions[0] if positions else None
         self.class_words = Counter(self.words[i].lower() for i in positions)
         first = self.words[self.pivot].lower() if positions else None
-        # a modifier may also move to another noun ("a red car by a house" -> "a car by a red house")
-        self.may_skip = rule == "swap_adjectives" and first is not None and self.pivot + 1 < len(self.words)
-        self.applicable = first is not None and (self.may_skip or any(w != first for w in self.class_words))
+        self.applicable = first is not None and any(w != first for w in self.class_words)
 
     def allowed(self, emitted: list[str]) -> set[str]:
         body = [w.lower() for w in emitted if w != self.final]
@@ -105,12 +108,65 @@ class PermutationPlan(_Plan):
         if len(body) == self.pivot and body == [w.lower() for w in self.words[: self.pivot]]:
             original = self.words[self.pivot].lower()
             options = {w for w in remaining if w in self.class_words and w != original}
-            if self.may_skip:
-                options.add(self.words[self.pivot + 1].lower())
         else:
             options = set(remaining)
         if not body:  # the first word keeps the caption's capitalisation
             options = {w.capitalize() if w != "i" else w for w in options}
+        return options
+
+
+class ModifierSwapPlan(_Plan):
+    """``swap_adjectives``: the caption's words other than the modifiers stay in order; before each
+    head noun the model places modifiers taken from the caption's (any of them, in any order),
+    and at the first noun that had modifiers it must start differently (another modifier, or
+    none: the modifier moves on). Every modifier is placed by the last noun."""
+
+    def __init__(self, caption: str, rule: str):
+        super().__init__(caption, rule)
+        tokens = mark_modifiers(tag(caption))[: len(self.words)]
+        modifier_at = set()
+        for start, end in noun_phrases(tokens):
+            head = max(k for k in range(start, end) if tokens[k].tag == "NOUN")
+            modifier_at.update(k for k in range(start, head) if tokens[k].tag in {"ADJ", "NUM"})
+        self.skeleton = [w.lower() for k, w in enumerate(self.words) if k not in modifier_at]
+        self.heads = [j for j, k in enumerate(k for k in range(len(self.words)) if k not in modifier_at)
+                      if tokens[k].tag == "NOUN"]
+        self.modifiers = Counter(self.words[k].lower() for k in modifier_at)
+        # the first head noun with modifiers, and its first modifier
+        firsts = {}
+        for k in sorted(modifier_at):
+            j = next(j for j in self.heads if j >= k - sum(1 for m in modifier_at if m < k))
+            firsts.setdefault(j, self.words[k].lower())
+        self.pivot, self.pivot_first = min(firsts.items()) if firsts else (None, None)
+        self.applicable = bool(self.modifiers) and len(self.heads) >= 2 and self.pivot != self.heads[-1]
+
+    def _parse(self, emitted: list[str]):
+        """(position in the skeleton, modifiers left, modifiers placed at the current slot)."""
+        j, left, here = 0, Counter(self.modifiers), []
+        for word in (w.lower() for w in emitted if w != self.final):
+            if j < len(self.skeleton) and word == self.skeleton[j]:
+                j, here = j + 1, []
+            elif left[word]:
+                left[word] -= 1
+                here.append(word)
+        return j, +left, here
+
+    def allowed(self, emitted: list[str]) -> set[str]:
+        j, left, here = self._parse(emitted)
+        if j == len(self.skeleton):
+            return self.finish(emitted)
+        if j not in self.heads:
+            options = {self.skeleton[j]}
+        elif j == self.heads[-1] and left:
+            options = set(left)  # the last noun: every modifier left goes here
+        else:
+            options = set(left) | {self.skeleton[j]}
+            if j == self.pivot and not here:
+                options.discard(self.pivot_first)
+                if j == self.heads[-1]:
+                    options.discard(self.skeleton[j])
+        if not emitted:
+            options = {w[:1].upper() + w[1:] for w in options}
         return options
 
 
@@ -144,6 +200,8 @@ def make_plan(caption: str, rule: str) -> PermutationPlan | ReplacementPlan:
     two different nouns, a replacement one word of the class)."""
     if check_rule(rule).startswith("replace"):
         return ReplacementPlan(caption, rule)
+    if rule == "swap_adjectives":
+        return ModifierSwapPlan(caption, rule)
     return PermutationPlan(caption, rule)
 
 
@@ -215,7 +273,7 @@ class RuleConstraintLogitsProcessor(LogitsProcessor):
             row.done = True
             return
         if row.free:
-            if token in self.vocab.continuation_set:
+            if token in self.vocab.continuation_set and len(row.partial) < MAX_FREE_WORD_TOKENS:
                 row.partial.append(token)
                 return
             row.emitted.append(self.vocab.tokenizer.decode(row.partial).strip())
@@ -237,7 +295,7 @@ class RuleConstraintLogitsProcessor(LogitsProcessor):
         if row.done:
             return [self.vocab.eos], False
         if row.free:
-            # go on with the word, or end it: the next caption word / punctuation / the end
+            # go on with the word (up to a length), or end it: the next caption word / punctuation / the end
             nxt = self._candidates(_after(row))
             ids = [seq[0] for seq in nxt]
             if END in row.plan.allowed(row.emitted + [FREE]):
@@ -267,6 +325,8 @@ class RuleConstraintLogitsProcessor(LogitsProcessor):
             ids, free = self._allowed_ids(row)
             if ids:
                 mask[i, ids] = 0
+            if row.free and len(row.partial) < MAX_FREE_WORD_TOKENS:
+                mask[i, self.vocab.word_continuations] = 0
             if free:
                 mask[i, self.vocab.word_starts] = 0
                 original = row.plan.original_at(len(row.emitted))

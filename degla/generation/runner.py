@@ -302,13 +302,16 @@ def finalize(output_dir, config: GenerationConfig, n_captions: int, rows_per_fil
 
 
 def format_summary(stats: dict[str, RuleStats], n_captions: int) -> str:
-    """A per-rule table: accepted (by source), rejected attempts by reason, coverage."""
+    """A per-rule table: accepted (by source; ``llm_share``: the share of captions whose negative the LLM
+    wrote), rejected attempts by reason (a prompt's first candidate's reason), coverage."""
     reasons = sorted({k for s in stats.values() for k in s.rejected})
-    header = ["rule", "accepted_llm", "accepted_rule_based", "missing", "coverage", "attempts", "llm_acceptance"] + reasons
+    header = ["rule", "accepted_llm", "llm_share", "accepted_rule_based", "missing", "coverage", "attempts",
+              "llm_acceptance"] + reasons
     lines = [header]
     for r, s in stats.items():
         llm_rate = f"{s.accepted['llm'] / s.attempts:.1%}" if s.attempts else "n/a"
-        lines.append([r, str(s.accepted["llm"]), str(s.accepted["rule_based"]), str(s.missing),
+        lines.append([r, str(s.accepted["llm"]), f"{s.accepted['llm'] / max(n_captions, 1):.1%}",
+                      str(s.accepted["rule_based"]), str(s.missing),
                       f"{(n_captions - s.missing) / max(n_captions, 1):.1%}", str(s.attempts), llm_rate]
                      + [str(s.rejected.get(k, 0)) for k in reasons])
     widths = [max(len(row[c]) for row in lines) for c in range(len(header))]
