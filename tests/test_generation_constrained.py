@@ -6,19 +6,37 @@ from collections import Counter
 
 import pytest
 
-from degla.generation.constrained import END, FREE, ModifierSwapPlan, PermutationPlan, ReplacementPlan, make_plan
+from degla.generation.constrained import (
+    END,
+    FREE,
+    ModifierSwapPlan,
+    NounSwapPlan,
+    PermutationPlan,
+    ReplacementPlan,
+    make_plan,
+)
 
 
-def test_noun_swap_plan_forces_another_noun_at_the_first_noun():
-    plan = make_plan("A dog chases a cat.", "swap_nouns")
-    assert isinstance(plan, PermutationPlan) and plan.applicable
-    assert plan.allowed([]) == {"A", "Dog", "Chases", "Cat"}  # any word may open the reply, capitalised
-    assert plan.allowed(["A"]) == {"cat"}  # the caption's first noun: another noun, never "dog"
-    assert plan.allowed(["A", "cat"]) == {"a", "dog", "chases"}  # then any order of what is left
-    assert plan.allowed(["A", "cat", "chases", "a", "dog"]) == {"."}
-    assert plan.allowed(["A", "cat", "chases", "a", "dog", "."]) == {END}
-    assert plan.render(["A", "cat", "chases", "a", "dog", "."]) == "A cat chases a dog."
+def test_noun_swap_plan_keeps_the_other_words_in_place():
+    plan = make_plan("A dog chases a cat in the park.", "swap_nouns")
+    assert isinstance(plan, NounSwapPlan) and plan.applicable
+    assert plan.allowed([]) == {"A"}
+    assert plan.allowed(["A"]) == {"cat", "park"}  # the first noun's place: another noun, never "dog"
+    assert plan.allowed(["A", "park"]) == {"chases"}
+    assert plan.allowed(["A", "park", "chases", "a"]) == {"dog", "cat"}
+    assert plan.allowed(["A", "park", "chases", "a", "cat", "in", "the"]) == {"dog"}  # each noun once
+    assert plan.allowed(["A", "park", "chases", "a", "cat", "in", "the", "dog"]) == {"."}
+    assert plan.allowed(["A", "park", "chases", "a", "cat", "in", "the", "dog", "."]) == {END}
+    assert plan.render(["A", "cat", "chases", "a", "dog", "in", "the", "park", "."]) == "A cat chases a dog in the park."
     assert not make_plan("A dog next to another dog.", "swap_nouns").applicable  # one noun only
+
+
+def test_reshuffle_plan_forces_another_phrase_first_then_any_order():
+    plan = make_plan("A dog chases a cat.", "reshuffle")
+    assert isinstance(plan, PermutationPlan) and plan.applicable
+    assert plan.allowed([]) == {"A cat"}  # the first phrase's place: another noun phrase
+    assert plan.allowed(["A cat"]) == {"chases", "a dog"}  # then any order of what is left
+    assert plan.allowed(["A cat", "chases", "a dog"]) == {"."}
 
 
 def test_adjective_swap_plan_places_the_captions_modifiers_before_its_nouns():

@@ -2,11 +2,12 @@
 rule allows, so that a small model's reply is a rewrite of the caption and not an echo, a copy of
 an exemplar or a ramble.
 
-- ``reshuffle`` and ``swap_nouns`` (:class:`PermutationPlan`): the reply is a permutation of
-  the caption's words (for ``reshuffle``, of its noun phrases and other words: "a flowered
-  umbrella" moves as one). Up to the first head noun / noun phrase the model may copy the
-  caption; there it must put another one; after that it orders the words left as it likes.
-  Which word moves where is the model's choice.
+- ``reshuffle`` (:class:`PermutationPlan`): the reply is a permutation of the caption's noun
+  phrases and other words ("a flowered umbrella" moves as one). At the first noun phrase's
+  place the model must put another one; after that it orders what is left as it likes.
+- ``swap_nouns`` (:class:`NounSwapPlan`): the words other than the head nouns stay in order;
+  at each head noun's place the model puts one of the caption's head nouns (another one at
+  the first). Which noun goes where is the model's choice.
 - ``swap_adjectives`` (:class:`ModifierSwapPlan`): the words other than the modifiers stay in
   order; before each head noun the model places modifiers taken from the caption's, starting
   differently from the caption at the first noun that had some ("a red car by a white house"
@@ -115,6 +116,31 @@ class PermutationPlan(_Plan):
         return options
 
 
+class NounSwapPlan(_Plan):
+    """``swap_nouns``: the caption's words other than its head nouns stay in order; at each head
+    noun's place the model puts one of the caption's head nouns (another one than the caption's
+    at the first), each used once."""
+
+    def __init__(self, caption: str, rule: str):
+        super().__init__(caption, rule)
+        self.slots = [k for k, m in enumerate(self.movable) if m]
+        self.nouns = Counter(self.words[k].lower() for k in self.slots)
+        self.applicable = len(self.nouns) >= 2
+
+    def allowed(self, emitted: list[str]) -> set[str]:
+        body = [w.lower() for w in emitted if w != self.final]
+        n = len(body)
+        if n >= len(self.words):
+            return self.finish(emitted)
+        if n not in self.slots:
+            options = {self.words[n].lower()}
+        else:
+            options = set(+(self.nouns - Counter(body[k] for k in self.slots if k < n)))
+            if n == self.slots[0]:
+                options.discard(self.words[n].lower())
+        return {w[:1].upper() + w[1:] for w in options} if not emitted else options
+
+
 class ModifierSwapPlan(_Plan):
     """``swap_adjectives``: the caption's words other than the modifiers stay in order; before each
     head noun the model places modifiers taken from the caption's (any of them, in any order),
@@ -202,6 +228,8 @@ def make_plan(caption: str, rule: str) -> PermutationPlan | ReplacementPlan:
         return ReplacementPlan(caption, rule)
     if rule == "swap_adjectives":
         return ModifierSwapPlan(caption, rule)
+    if rule == "swap_nouns":
+        return NounSwapPlan(caption, rule)
     return PermutationPlan(caption, rule)
 
 
