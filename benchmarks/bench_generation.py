@@ -30,7 +30,11 @@ from degla.generation import (
     read_captions,
     validate_negative,
 )
-from degla.generation.backend import LLMRewriter, load_generation_pipeline, smollm2_gguf_path
+from degla.generation.backend import (
+    LLMRewriter,
+    load_generation_pipeline,
+    smollm2_gguf_path,
+)
 from degla.generation.constrained import make_plan
 
 
@@ -45,6 +49,10 @@ def run_mode(rewriter: LLMRewriter, captions, conversations, plans, rule, decodi
     seconds = time.perf_counter() - t0
     accepted = sum(any(validate_negative(c, parse_reply(r), rule) is None for r in rs) for c, rs in zip(captions, replies))
     return seconds, accepted, rewriter.generated_tokens
+
+
+def _per(tokens: int, accepted: int) -> str:
+    return f"{tokens / accepted:.0f}" if accepted else "n/a"
 
 
 def main():
@@ -94,10 +102,9 @@ def main():
         for name, rewriter in modes:
             seconds, accepted, new_tokens = run_mode(rewriter, captions, conversations, plans, rule, args.decoding,
                                                      args.candidates)
-            per = lambda x: f"{x / accepted:.0f}" if accepted else "n/a"  # noqa: E731
             print(f"| {rule} | {name} | {len(captions)} | {seconds:.1f} | {len(all_captions) / seconds:.2f} | "
-                  f"{accepted}/{len(all_captions)} | {accepted / seconds:.3f} | {per(prompt_tokens)} | {per(new_tokens)} |",
-                  flush=True)
+                  f"{accepted}/{len(all_captions)} | {accepted / seconds:.3f} | {_per(prompt_tokens, accepted)} | "
+                  f"{_per(new_tokens, accepted)} |", flush=True)
             total = totals.setdefault(name, [0.0, 0])
             total[0] += seconds
             total[1] += accepted

@@ -131,3 +131,25 @@ def test_shared_prefill_gives_the_replies_of_separate_prompts(tiny_smollm2_rewri
     together = tiny_smollm2_rewriter.generate_constrained(conversations, plans)  # greedy, one batch, left padded
     alone = [tiny_smollm2_rewriter.generate_constrained([conv], [plan])[0] for conv, plan in zip(conversations, plans)]
     assert together == alone
+
+
+def test_constrained_run_counts_each_prompt_once(tmp_path, tiny_smollm2_rewriter):
+    from degla.generation import (
+        GenerationConfig,
+        finalize,
+        read_captions,
+        validate_negative,
+    )
+    from degla.generation.inputs import DEFAULT_CAPTIONS
+    from degla.generation.runner import collect_stats, run_generation, source_column
+
+    records = read_captions(DEFAULT_CAPTIONS).select(range(4))
+    config = GenerationConfig(decoding="constrained", candidates_per_prompt=2, max_retries=0, shard_size=4,
+                              model="tiny-random-llama")
+    run_generation(records, tmp_path, config, tiny_smollm2_rewriter, show_progress=False)
+    ds = finalize(tmp_path, config, 4)
+    for rule, s in collect_stats(tmp_path, config.rules).items():
+        assert s.attempts == 4 and s.accepted["llm"] + sum(s.rejected.values()) == 4  # one verdict per prompt
+        for row in ds:
+            if row[source_column(rule)] == "llm":
+                assert validate_negative(row["caption"], row[f"neg_{rule}"], rule) is None
