@@ -14,7 +14,7 @@ an exemplar or a ramble.
   -> "a white car by a red house", or "a car by a red white house"... which the validator
   then judges).
 - Replace rules (:class:`ReplacementPlan`): the reply is the caption with one word of the
-  rule's class (a head noun / a modifier) replaced by one new word that the model writes
+  rule's class (a head noun / a modifier) replaced by one new word (at most 2 tokens) that the model writes
   freely. The model copies the caption and may leave it at any word of the class (it must at
   the last one); after the new word the rest of the caption follows. What the new word is, and
   where it goes, is the model's choice.
@@ -40,7 +40,7 @@ FREE = "<free word>"
 """In an allowed set: any one new word (letters only) that is not the caption's word there."""
 END = "<end>"
 """In an allowed set: the reply may end here."""
-MAX_FREE_WORD_TOKENS = 4
+MAX_FREE_WORD_TOKENS = 2
 """A new word is at most this many tokens long."""
 
 

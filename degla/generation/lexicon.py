@@ -224,6 +224,18 @@ def _is_plural_noun(word: str, word_tag: str) -> bool:
     return word_tag == "NOUN" and lemma(word) != word
 
 
+def is_known_word(word: str) -> bool:
+    """Whether ``word`` is an English word: in the domain lexicon, in Brill's lexicon, or in
+    LemmInflect's dictionary (a decoder can spell non-words from word pieces: "axiosi")."""
+    w = word.lower()
+    if "_" in w or "-" in w or w.isdigit() or not w.isalpha():
+        return True  # compounds, numbers, punctuation: judged elsewhere
+    lex, nouns, adjectives, _ = _sets()
+    if w in nouns | adjectives | lex.verbs or lemma(w) in nouns | lex.verbs:
+        return True
+    return w in _brill_parser().lexicon or bool(_dictionary_lemmas(w))
+
+
 def brill_tags(words: list[str]) -> list[str]:
     """Tags (our tag set) of Brill's tagger in context, for lower-cased ``words``; words it
     does not know get its suffix rules, and anything without a counterpart ``NOUN``."""

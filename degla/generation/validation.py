@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from .lexicon import Token, load_lexicon, mark_modifiers, noun_phrases, tag
+from .lexicon import Token, is_known_word, load_lexicon, mark_modifiers, noun_phrases, tag
 from .rules import check_rule
 
 REASONS = (
@@ -243,6 +243,9 @@ def _check_replace(ct: list[Token], nt: list[Token], rule: str) -> str | None:
         old, new = a[i1:i2], b[j1:j2]
         if not all(u.is_phrase for u in old + new):
             return "wrong_word_class"  # a verb, a preposition, ... changed
+        written = Counter(w for u in new for w in u.key) - Counter(w for u in old for w in u.key)
+        if not all(is_known_word(w) for w in written):
+            return "wrong_word_class"  # not a word at all ("axiosi")
         heads_o, heads_n = Counter(h for u in old for h in u.heads), Counter(h for u in new for h in u.heads)
         mods_o, mods_n = Counter(m for u in old for m in u.modifiers), Counter(m for u in new for m in u.modifiers)
         if rule == "replace_nouns":
