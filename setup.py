@@ -45,6 +45,11 @@ setup(
         "pillow",
         "numpy",
         "tqdm",
+        # part of speech and lemmas for the negative-caption validator (degla.generation.lexicon), no
+        # model download: Brill's tagger and lexicon as bundled in textblob (MIT; pulls nltk, Apache-2.0),
+        # LemmInflect's dictionary lemmas (MIT, NIH SPECIALIST lexicon)
+        "textblob>=0.18",
+        "lemminflect>=0.2.3",
     ],
     extras_require=EXTRAS,
 )

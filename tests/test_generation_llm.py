@@ -45,7 +45,9 @@ def test_smollm2_generates_validated_negatives(tmp_path):
             assert (neg is None) == (row[source_column(rule)] is None)
             if neg is not None:
                 assert validate_negative(row["caption"], neg, rule) is None
-    # the model answers with captions that parse (a 135M model rarely obeys the rule: the validator
-    # rejects them as identical / words_changed / wrong_word_class, and the rule-based fallback fills in)
-    assert empty <= 5, stats
+    # decoding constrained by the rule (the default for the shipped model): the replies parse, and the
+    # LLM itself writes valid negatives (in the 24-caption demo: 37-100 % of captions per rule)
+    assert empty == 0, stats
+    from_llm = sum(stats["rules"][rule]["accepted"].get("llm", 0) for rule in RULES)
+    assert from_llm >= 8, stats  # of 20 (4 captions x 5 rules)
     assert "SmolLM2-135M-Instruct" in (out / "README.md").read_text()

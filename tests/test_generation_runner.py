@@ -129,7 +129,7 @@ def test_rule_based_run_schema_card_and_stats(tmp_path, records):
     assert "| `neg_swap_nouns` | Swap the nouns in the sentence |" in card and "Input text: <{caption}>" in card
     assert _rows(tmp_path) == ds.to_list()
     summary = format_summary(collect_stats(tmp_path, RULES), 48)
-    assert summary.splitlines()[0].split()[:4] == ["rule", "accepted_llm", "accepted_rule_based", "missing"]
+    assert summary.splitlines()[0].split()[:5] == ["rule", "accepted_llm", "llm_share", "accepted_rule_based", "missing"]
 
 
 def test_resume_after_crash_between_shards(tmp_path, records, monkeypatch):

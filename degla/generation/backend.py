@@ -84,6 +84,17 @@ class LLMRewriter:
         self.show_progress = show_progress
         self.temperature, self.top_p = temperature, top_p
         self.has_chat_template = getattr(pipe.tokenizer, "chat_template", None) is not None
+        self._vocabulary = None
+        self.generated_tokens = 0  # new tokens decoded so far (all candidates), for cost accounting
+
+    @property
+    def vocabulary(self):
+        """Token ids of words for constrained decoding (built once)."""
+        if self._vocabulary is None:
+            from .constrained import _Vocabulary
+
+            self._vocabulary = _Vocabulary(self.pipe.tokenizer)
+        return self._vocabulary
 
     @property
     def model_name(self) -> str:
@@ -91,13 +102,20 @@ class LLMRewriter:
         return getattr(config, "_name_or_path", None) or type(self.pipe.model).__name__
 
     def generate(self, conversations: list[list[dict]], sample: bool = False, seed: int | None = None) -> list[str]:
+        """One reply per prompt (greedy unless ``sample``), in the input order."""
+        return [replies[0] for replies in self.generate_candidates(conversations, 1, sample=sample, seed=seed)]
+
+    def generate_candidates(self, conversations: list[list[dict]], num_candidates: int = 1, sample: bool = False,
+                            seed: int | None = None) -> list[list[str]]:
+        """``num_candidates`` free replies per prompt (sampled when > 1 or when ``sample``)."""
         if not conversations:
             return []
         inputs = conversations if self.has_chat_template else [c[-1]["content"] for c in conversations]
         order = sorted(range(len(inputs)), key=lambda i: len(conversations[i][-1]["content"]))
         kwargs = {"max_new_tokens": self.max_new_tokens, "return_full_text": False,
-                  "pad_token_id": self.pipe.tokenizer.pad_token_id, "batch_size": self.batch_size}
-        if sample:
+                  "pad_token_id": self.pipe.tokenizer.pad_token_id, "batch_size": self.batch_size,
+                  "num_return_sequences": num_candidates}
+        if sample or num_candidates > 1:
             if seed is not None:
                 torch.manual_seed(seed)
             kwargs.update(do_sample=True, temperature=self.temperature, top_p=self.top_p)
@@ -108,10 +126,82 @@ class LLMRewriter:
         with tqdm(total=len(inputs), desc="prompts", unit="prompt", disable=not self.show_progress, leave=False) as bar:
             for start in range(0, len(order), step):
                 chunk = order[start:start + step]
-                for i, out in zip(chunk, self.pipe([inputs[i] for i in chunk], **kwargs)):
-                    text = out[0]["generated_text"]
-                    if isinstance(text, list):  # chat output: the assistant message
-                        text = text[-1]["content"]
-                    replies[i] = text
+                for i, outs in zip(chunk, self.pipe([inputs[i] for i in chunk], **kwargs)):
+                    replies[i] = [self._reply_text(out["generated_text"]) for out in outs]
+                    self.generated_tokens += sum(len(self.pipe.tokenizer(r, add_special_tokens=False)["input_ids"])
+                                                 for r in replies[i])
                 bar.update(len(chunk))
         return replies
+
+    @staticmethod
+    def _reply_text(text) -> str:
+        if isinstance(text, list):  # chat output: the assistant message
+            text = text[-1]["content"]
+        return text
+
+    def generate_constrained(self, conversations: list[list[dict]], plans: list, num_candidates: int = 1,
+                             sample: bool = False, seed: int | None = None) -> list[list[str]]:
+        """Replies decoded under the rule's constraint (:mod:`degla.generation.constrained`).
+
+        Args:
+            conversations: the chat prompts.
+            plans: one decoding plan per prompt (:func:`~degla.generation.constrained.make_plan`).
+            num_candidates: replies per prompt (sampled when > 1 or when ``sample``; greedy otherwise).
+            sample, seed: sampling on (with ``temperature``/``top_p``) and its seed.
+
+        Returns:
+            ``num_candidates`` replies for each prompt, in the input order.
+        """
+        from .constrained import MAX_FREE_WORD_TOKENS, RuleConstraintLogitsProcessor
+
+        if not conversations:
+            return []
+        tokenizer, model = self.pipe.tokenizer, self.pipe.model
+        texts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) if self.has_chat_template
+                 else c[-1]["content"] for c in conversations]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        sample = sample or num_candidates > 1
+        if sample and seed is not None:
+            torch.manual_seed(seed)
+        kwargs = {"do_sample": sample, "pad_token_id": tokenizer.pad_token_id}
+        kwargs.update({"temperature": self.temperature, "top_p": self.top_p} if sample
+                      else {"temperature": None, "top_p": None, "top_k": None})
+        replies: list[list[str] | None] = [None] * len(texts)
+        with tqdm(total=len(texts), desc="prompts", unit="prompt", disable=not self.show_progress, leave=False) as bar:
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start:start + self.batch_size]
+                batch = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
+                batch = batch.to(model.device)
+                row_plans = [plans[i] for i in chunk for _ in range(num_candidates)]
+                processor = RuleConstraintLogitsProcessor(tokenizer, row_plans, self.vocabulary)
+                # a constrained reply is as long as the caption, give or take a new word
+                longest = max(len(tokenizer.encode(" ".join(p.words), add_special_tokens=False)) for p in row_plans)
+                input_ids, attention_mask, cache = self._shared_prefill(batch, num_candidates)
+                with torch.no_grad():
+                    out = model.generate(input_ids=input_ids, attention_mask=attention_mask, cache=cache,
+                                         logits_processor=[processor], **kwargs,
+                                         max_new_tokens=longest + 2 + MAX_FREE_WORD_TOKENS)
+                new = out[:, input_ids.shape[1]:]
+                self.generated_tokens += int((new != tokenizer.pad_token_id).sum())
+                rendered = processor.replies()
+                for k, i in enumerate(chunk):
+                    replies[i] = rendered[k * num_candidates:(k + 1) * num_candidates]
+                bar.update(len(chunk))
+        return replies
+
+    def _shared_prefill(self, batch, num_candidates: int):
+        """Run the prompts once (all but their last token) and repeat the KV cache for the
+        ``num_candidates`` rows of each prompt: the candidates share the prompt's prefill, the
+        larger part of the work for short replies. Returns the repeated ids, mask and cache."""
+        model = self.pipe.model
+        input_ids, attention_mask = batch["input_ids"], batch["attention_mask"]
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        with torch.no_grad():
+            prefix = model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1],
+                           position_ids=position_ids[:, :-1], use_cache=True, logits_to_keep=1)
+        cache = prefix.past_key_values
+        if num_candidates > 1:
+            cache.batch_repeat_interleave(num_candidates)
+            input_ids = input_ids.repeat_interleave(num_candidates, dim=0)
+            attention_mask = attention_mask.repeat_interleave(num_candidates, dim=0)
+        return input_ids, attention_mask, cache

@@ -1,15 +1,21 @@
-"""Word lists and a small heuristic part-of-speech tagger for captions.
+"""Word lists and a part-of-speech tagger for captions.
 
-No tagger model is downloaded: the lexicon (``degla/generation/lexicon/*.json``) covers
-COCO-style everyday scenes and "shapes world" captions (colours, sizes, textures, shapes,
-spatial relations); unknown words are tagged from suffixes and their neighbours, and default
-to nouns (the open class of captions). Tags:
+Two sources, no model download:
 
-``NOUN ADJ NUM VERB ADV REL DET PREP CONJ PRON AUX PUNCT``
+- the domain lexicon (``degla/generation/lexicon/*.json``): COCO-style everyday scenes and
+  "shapes world" captions, nouns and adjectives by category (the categories drive the
+  rule-based replacements), verbs, function words, spatial relations, quantity nouns;
+- for every word the lexicon does not know, Brill's rule-based tagger (Penn Treebank/Brown
+  lexicon of ~100k words plus contextual rules, MIT licence) as bundled in ``textblob``
+  (``textblob.en.parser``; installed with degla).
 
-``NUM`` holds numerals and quantifiers ("two", "several"), ``REL`` the nouns of spatial
-relations ("left" in "to the left of"). Multi-word nouns ("hot dog", "teddy bear") are one
-token, joined by a space in the text and by ``_`` in the lexicon.
+Tags: ``NOUN ADJ NUM VERB ADV REL DET PREP CONJ PRON AUX POSS PUNCT`` (``POSS``: the possessive "'s"). ``NUM`` holds numerals and
+quantifiers ("two", "several", "a couple of", "a herd of"), ``REL`` the nouns of spatial
+relations ("left" in "to the left of"). Multi-word nouns ("hot dog", "teddy bear") and quantity
+phrases ("bunch of") are one token, joined by a space in the text and by ``_`` in the lemma.
+Lemmas are number-neutral, so that agreement repaired after a swap is not a change: plural
+nouns and 3rd-person verbs get their base form, forms of be/have/do ``be``/``have``/``do``,
+"they/them/their/these/those/another" ``it/it/its/this/that/other``.
 """
 
 from __future__ import annotations
@@ -31,7 +37,14 @@ _IRREGULAR_NOUNS = {
 }
 _AUX_LEMMAS = {"is": "be", "are": "be", "was": "be", "were": "be", "am": "be", "been": "be",
                "being": "be", "has": "have", "had": "have", "does": "do", "did": "do"}
-_ADJ_SUFFIXES = ("ous", "ful", "ive", "able", "ible", "ic", "less", "ish", "ese", "ern")
+_NUMBER_NEUTRAL = {"they": "it", "them": "it", "their": "its", "theirs": "its", "themselves": "itself",
+                   "these": "this", "those": "that", "another": "other"}
+"""Words that change with the number of what they refer to, mapped to one lemma."""
+_OTHER = frozenset({"other", "another"})
+_PENN_TO_TAG = {"NN": "NOUN", "JJ": "ADJ", "VB": "VERB", "RB": "ADV", "CD": "NUM", "MD": "AUX", "IN": "PREP",
+                "CC": "CONJ", "DT": "DET", "PR": "PRON"}
+NP_TAGS = frozenset({"DET", "NUM", "ADJ", "NOUN"})
+"""Tags of the words of a noun phrase."""
 
 
 def _load(name: str) -> dict:
@@ -96,12 +109,17 @@ def _sets():
 
 
 def lemma(word: str) -> str:
-    """Lower-cased base form: plural nouns and 3rd-person verbs to the singular/base form,
-    forms of be/have/do to ``be``/``have``/``do``. Compounds keep their ``_``."""
+    """Lower-cased, number-neutral base form: plural nouns and 3rd-person verbs to the
+    singular/base form, forms of be/have/do to ``be``/``have``/``do``, plural pronouns and
+    determiners to the singular ones. Compounds keep their ``_``."""
     w = word.lower().replace(" ", "_")
     lex, nouns, adjectives, _ = _sets()
     if w in _IRREGULAR_NOUNS:
         return _IRREGULAR_NOUNS[w]
+    if w in _NUMBER_NEUTRAL:
+        return _NUMBER_NEUTRAL[w]
+    if w.endswith("_of"):  # a quantity phrase: "bunches_of" -> "bunch_of"
+        return lemma(w[:-3]) + "_of"
     if w in _AUX_LEMMAS:
         return _AUX_LEMMAS[w]
     if w in lex.irregular_verbs:
@@ -110,16 +128,22 @@ def lemma(word: str) -> str:
         head, _, last = w.rpartition("_")
         return f"{head}_{lemma(last)}"
     known = nouns | adjectives | lex.verbs
-    if w in known or len(w) <= 3 or any(w in s for s in lex.function_words.values()):
+    if w in known:  # the lexicon lists some plurals ("trees", "oranges"): their lemma is still the singular
+        singular = w[:-3] + "y" if w.endswith("ies") else w[:-2] if w.endswith(("oes", "shes", "ches")) else w[:-1]
+        return singular if w.endswith("s") and not w.endswith("ss") and singular in nouns else w
+    if len(w) <= 3 or any(w in s for s in lex.function_words.values()):
         return w
-    if w.endswith("ies") and len(w) > 4:
-        return w[:-3] + "y"
-    for suffix in ("sses", "shes", "ches", "xes", "zes", "oes"):
-        if w.endswith(suffix) and w[:-2] in known | {w[:-2]} and not w[:-1] in known:
-            return w[:-2]
-    if w.endswith("s") and not w.endswith(("ss", "us", "is", "ous")):
-        return w[:-1]
+    if w.endswith("s"):  # a plural noun or a 3rd-person verb the lexicon does not know
+        forms = _dictionary_lemmas(w)
+        return (forms.get("NOUN") or forms.get("VERB") or (w,))[0]
     return w
+
+
+def _dictionary_lemmas(word: str) -> dict:
+    """{universal POS: lemmas} of ``word`` in LemmInflect's dictionary (NIH SPECIALIST lexicon)."""
+    from lemminflect import getAllLemmas
+
+    return getAllLemmas(word)
 
 
 @dataclass(frozen=True)
@@ -139,10 +163,19 @@ def split_words(text: str) -> list[str]:
     return _TOKEN_RE.findall(text)
 
 
+def _is_quantity(word: str) -> bool:
+    return lemma(word) in load_lexicon().function_words["quantity"]
+
+
 def _merge_compounds(words: list[str]) -> list[str]:
+    """Join multi-word nouns of the lexicon ("teddy bear") and quantity phrases ("couple of")."""
     _, _, _, compounds = _sets()
     out, i = [], 0
     while i < len(words):
+        if i + 1 < len(words) and words[i + 1].lower() == "of" and _is_quantity(words[i].lower()):
+            out.append(f"{words[i]} {words[i + 1]}")
+            i += 2
+            continue
         for n in (3, 2):
             if i + n <= len(words):
                 parts = [w.lower() for w in words[i:i + n]]
@@ -180,16 +213,34 @@ def _verb_stem(w: str) -> str:
     return w
 
 
-def _guess_unknown(w: str) -> str:
-    if w.endswith("ly") and len(w) > 4:
-        return "ADV"
-    if w.endswith("ing") and len(w) > 4:
-        return "VERB"
-    if w.endswith("ed") and len(w) > 4:
-        return "VERB"
-    if w.endswith(_ADJ_SUFFIXES) and len(w) > 5:
-        return "ADJ"
-    return "NOUN"
+@lru_cache(maxsize=1)
+def _brill_parser():
+    from textblob.en import parser
+
+    return parser
+
+
+def _is_plural_noun(word: str, word_tag: str) -> bool:
+    return word_tag == "NOUN" and lemma(word) != word
+
+
+def is_known_word(word: str) -> bool:
+    """Whether ``word`` is an English word: in the domain lexicon, in Brill's lexicon, or in
+    LemmInflect's dictionary (a decoder can spell non-words from word pieces: "axiosi")."""
+    w = word.lower()
+    if "_" in w or "-" in w or w.isdigit() or not w.isalpha():
+        return True  # compounds, numbers, punctuation: judged elsewhere
+    lex, nouns, adjectives, _ = _sets()
+    if w in nouns | adjectives | lex.verbs or lemma(w) in nouns | lex.verbs:
+        return True
+    return w in _brill_parser().lexicon or bool(_dictionary_lemmas(w))
+
+
+def brill_tags(words: list[str]) -> list[str]:
+    """Tags (our tag set) of Brill's tagger in context, for lower-cased ``words``; words it
+    does not know get its suffix rules, and anything without a counterpart ``NOUN``."""
+    tagged = _brill_parser().find_tags([w.replace("_", " ") for w in words])
+    return [_PENN_TO_TAG.get(penn[:2], "NOUN") for _, penn in tagged]
 
 
 def tag_words(words: list[str]) -> list[Token]:
@@ -199,19 +250,22 @@ def tag_words(words: list[str]) -> list[Token]:
     words = _merge_compounds(words)
     lowers = [w.lower().replace(" ", "_") for w in words]
     lemmas = [lemma(w) for w in lowers]
-    # first pass: context-free guesses
+    brill = brill_tags(lowers)
+    # first pass: the word's classes in the lexicon, or Brill's tag in context
     closed = set().union(*fw.values())
     first, known = [], []
-    for w, lem in zip(lowers, lemmas):
+    for w, lem, guess in zip(lowers, lemmas, brill):
         known.append(_lexical_classes(w, lem))
         if not re.match(r"[a-z0-9]", w):
             first.append({"PUNCT"})
-        elif w.isdigit():
+        elif w.isdigit() or (lem.endswith("_of") and lem[:-3] in fw["quantity"]):
             first.append({"NUM"})
         elif w in closed and not known[-1]:
             first.append({"FUNC"})
+        elif "-" in w and w.endswith(("ed", "ing")) and not known[-1]:
+            first.append({"ADJ"})  # a compound modifier: "snow-covered", "meat-filled", "long-haired"
         else:
-            first.append(known[-1] or {_guess_unknown(w)})
+            first.append(known[-1] or {guess if guess in {"NOUN", "ADJ", "VERB", "ADV"} else "NOUN"})
     tags: list[str] = []
     for i, (w, lem) in enumerate(zip(lowers, lemmas)):
         prev_w = lowers[i - 1] if i else ""
@@ -219,13 +273,17 @@ def tag_words(words: list[str]) -> list[Token]:
         nxt = first[i + 1] if i + 1 < len(words) else set()
         next_w = lowers[i + 1] if i + 1 < len(words) else ""
         next_nominal = bool(nxt & {"NOUN", "ADJ"})
-        if first[i] == {"PUNCT"}:
+        if w in {"'s", "’s"}:
+            tags.append("POSS")  # the possessive marker ends a noun phrase: "a woman's head"
+        elif first[i] == {"PUNCT"}:
             tags.append("PUNCT")
         elif first[i] == {"NUM"} or (w in fw["num"] and not (w == "one" and not next_nominal)):
             tags.append("NUM")
-        elif w in fw["relation"] and not known[i] - {"NOUN"}:
+        elif w in fw["relation"] and (not known[i] - {"NOUN"} or next_w == "of"):
             # "to the left of" -> REL; "his left hand", "the front door" -> ADJ
             tags.append("ADJ" if next_nominal and next_w != "of" else "REL")
+        elif w in _OTHER:
+            tags.append("ADJ" if next_nominal else "PRON")  # "two other cows", "another cow"; "each other"
         elif w in fw["det"] and not (w == "her" and not next_nominal):
             tags.append("DET")
         elif w in fw["aux"]:
@@ -248,9 +306,15 @@ def tag_words(words: list[str]) -> list[Token]:
                     tag = "ADJ" if next_nominal and w.endswith(("ing", "ed", "en")) else "NOUN"
                 elif tag == "VERB" and w.endswith("ed") and next_nominal and prev_tag not in {"NOUN", "PRON"}:
                     tag = "ADJ"  # "parked cars"
-                elif tag == "NOUN" and not known[i] and prev_tag in {"NOUN", "PRON", "CONJ"} and w.endswith("s") and (
-                        next_nominal or next_w in fw["det"] | fw["prep"]):
-                    tag = "VERB"  # unknown "-s" word between two noun phrases: "a man flies a kite"
+                elif tag == "NOUN" and prev_tag in {"NOUN", "PRON", "CONJ"} and w.endswith("s") and (
+                        next_w in fw["det"] | fw["num"] or nxt == {"ADJ"}
+                        or not known[i] and (next_nominal or next_w in fw["prep"])):
+                    tag = "VERB"  # an "-s" word between two noun phrases: "a man flies a kite", "shorts bends over"
+                elif tag == "NOUN" and not w.endswith("s") and _is_plural_noun(lowers[i - 1] if i else "", prev_tag) and (
+                        next_w in fw["det"] | fw["num"] | fw["prep"] or not next_w) and "VERB" in _dictionary_lemmas(w):
+                    tag = "VERB"  # a plain verb after a plural subject: "three dogs bark at a cat"
+            elif next_w in {"and", "or"} and brill[i] in classes:
+                tag = brill[i]  # coordination: "an orange and white cat"
             elif next_nominal and "ADJ" in classes:
                 tag = "ADJ"
             elif after_det and "NOUN" in classes:
@@ -272,6 +336,59 @@ def tag_words(words: list[str]) -> list[Token]:
 def tag(text: str) -> list[Token]:
     """Tokenize and tag a caption."""
     return tag_words(split_words(text))
+
+
+def _coordinates_modifiers(tokens: list[Token], i: int) -> bool:
+    """Whether the "and"/"or" at ``i`` joins modifiers of one noun: "a red and white bus",
+    "two or three dogs", "ham and cheese sandwiches" (not "a cat and a dog", "cars and buses")."""
+    if tokens[i].lower not in {"and", "or"} or i == 0 or i + 1 >= len(tokens):
+        return False
+    left, right = tokens[i - 1].tag, tokens[i + 1].tag
+    if left in {"ADJ", "NUM"}:
+        return right in {"ADJ", "NUM", "NOUN"}
+    if not (left == "NOUN" and right == "NOUN" and i + 2 < len(tokens) and tokens[i + 2].tag == "NOUN"):
+        return False
+    # "ham and cheese sandwiches", not "a stove and trash bags" (the article is the left noun's)
+    head = tokens[i + 2]
+    start = i - 1
+    while start > 0 and tokens[start - 1].tag in NP_TAGS:
+        start -= 1
+    return not (tokens[start].lower in {"a", "an"} and head.lemma != head.lower)
+
+
+def noun_phrases(tokens: list[Token]) -> list[tuple[int, int]]:
+    """[start, end) spans of the noun phrases of ``tokens``: runs of determiners, quantifiers,
+    adjectives and nouns (with coordinated modifiers) that hold a noun. The last noun of a span
+    is its head; nouns before it are modifiers ("park" in "park bench")."""
+    spans, start = [], None
+    for i in range(len(tokens) + 1):
+        inside = i < len(tokens) and (tokens[i].tag in NP_TAGS or (start is not None and _coordinates_modifiers(tokens, i)))
+        if inside and start is not None and tokens[i].tag == "DET" and any(t.tag == "NOUN" for t in tokens[start:i]):
+            spans.append((start, i))  # a determiner starts the next phrase: "feeds a horse an apple"
+            start = None
+        if inside and start is None:
+            start = i
+        elif not inside and start is not None:
+            end = i
+            while end > start and tokens[end - 1].tag in {"CONJ", "DET"}:
+                end -= 1
+            if any(tokens[k].tag == "NOUN" for k in range(start, end)):
+                spans.append((start, end))
+            start = None
+    return spans
+
+
+def mark_modifiers(tokens: list[Token]) -> list[Token]:
+    """``tokens`` with the nouns used as modifiers ("chocolate" in "chocolate doughnut", "peanut
+    butter" in "peanut butter and jelly sandwiches") tagged ``ADJ``: only the head of a noun
+    phrase is a noun for the rules."""
+    out = list(tokens)
+    for start, end in noun_phrases(tokens):
+        head = max(k for k in range(start, end) if tokens[k].tag == "NOUN")
+        for k in range(start, head):
+            if tokens[k].tag == "NOUN":
+                out[k] = Token(tokens[k].text, tokens[k].lower, tokens[k].lemma, "ADJ")
+    return out
 
 
 def detokenize(words: list[str]) -> str:

