@@ -21,20 +21,9 @@ import time
 
 import torch
 
-from degla.generation import (
-    DEFAULT_CAPTIONS,
-    RULES,
-    ExemplarSampler,
-    build_messages,
-    parse_reply,
-    read_captions,
-    validate_negative,
-)
-from degla.generation.backend import (
-    LLMRewriter,
-    load_generation_pipeline,
-    smollm2_gguf_path,
-)
+from degla.generation import (DEFAULT_CAPTIONS, RULES, ExemplarSampler, build_messages, parse_reply, read_captions,
+                              validate_negative)
+from degla.generation.backend import LLMRewriter, load_generation_pipeline, smollm2_gguf_path
 from degla.generation.constrained import make_plan
 
 
@@ -47,7 +36,8 @@ def run_mode(rewriter: LLMRewriter, captions, conversations, plans, rule, decodi
     else:
         replies = rewriter.generate_candidates(conversations, candidates, seed=seed)
     seconds = time.perf_counter() - t0
-    accepted = sum(any(validate_negative(c, parse_reply(r), rule) is None for r in rs) for c, rs in zip(captions, replies))
+    accepted = sum(any(validate_negative(c, parse_reply(r), rule) is None for r in rs)
+                   for c, rs in zip(captions, replies))
     return seconds, accepted, rewriter.generated_tokens
 
 
@@ -97,7 +87,8 @@ def main():
         conversations = [build_messages(c, rule, sampler.sample(rule, i, caption=c)) for i, c in zip(keep, captions)]
         prompt_tokens = sum(len(tok(tok.apply_chat_template(c, add_generation_prompt=True, tokenize=False),
                                     add_special_tokens=False)["input_ids"]) for c in conversations)
-        batched.generate_constrained(conversations[:1], plans[:1]) if args.decoding == "constrained" else None  # warm-up
+        (batched.generate_constrained(conversations[:1], plans[:1]) if args.decoding == "constrained"
+         else None)  # warm-up
         modes = [("batched", batched)] + ([] if args.skip_single else [("one at a time", single)])
         for name, rewriter in modes:
             seconds, accepted, new_tokens = run_mode(rewriter, captions, conversations, plans, rule, args.decoding,

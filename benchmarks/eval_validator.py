@@ -92,7 +92,8 @@ def evaluate(records: list[tuple[str, str, str]]) -> dict:
 
 def format_report(result: dict, n_examples: int = 3) -> str:
     counts, accepted = result["counts"], result["accepted"]
-    lines = ["| type | n | expected rule | " + " | ".join(RULES) + " | passed |", "|---|---|---|" + "---|" * (len(RULES) + 1)]
+    lines = ["| type | n | expected rule | " + " | ".join(RULES) + " | passed |",
+             "|---|---|---|" + "---|" * (len(RULES) + 1)]
     for kind, expected in EXPECTED.items():
         if not counts[kind]:
             continue
@@ -104,7 +105,8 @@ def format_report(result: dict, n_examples: int = 3) -> str:
     cross, identical = result["cross"], result["identical"]
     lines.append(f"\ncross-rule pairs rejected: {cross['rejected']}/{cross['pairs']} "
                  f"({cross['rejected'] / max(cross['pairs'], 1):.1%}); identical pairs rejected: "
-                 f"{identical['rejected']}/{identical['pairs']} ({identical['rejected'] / max(identical['pairs'], 1):.1%})")
+                 f"{identical['rejected']}/{identical['pairs']} "
+                 f"({identical['rejected'] / max(identical['pairs'], 1):.1%})")
     if result["reasons"]:
         lines.append("\nrejected by the expected rule:")
         for reason, examples in sorted(result["reasons"].items(), key=lambda kv: -len(kv[1])):

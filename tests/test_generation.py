@@ -2,18 +2,8 @@
 
 import pytest
 
-from degla.generation import (
-    REASONS,
-    RULES,
-    ExemplarSampler,
-    build_messages,
-    build_prompt,
-    generate_rule_based,
-    load_exemplars,
-    neg_column,
-    parse_reply,
-    validate_negative,
-)
+from degla.generation import (REASONS, RULES, ExemplarSampler, build_messages, build_prompt, generate_rule_based,
+                              load_exemplars, neg_column, parse_reply, validate_negative)
 from degla.generation.inputs import DEFAULT_CAPTIONS, read_captions
 
 
@@ -63,12 +53,14 @@ def test_exemplar_sampling_is_seeded():
 ACCEPT = {
     "reshuffle": [
         ("A dog chases a cat in the park.", "A cat chases a dog in the park."),
-        ("a small red circle to the left of a large blue square", "a large blue square to the left of a small red circle"),
+        ("a small red circle to the left of a large blue square",
+         "a large blue square to the left of a small red circle"),
         ("A man rides a horse on the beach.", "A horse rides a man on the beach."),
     ],
     "swap_nouns": [
         ("A woman prepares a pizza while a man watches.", "A man prepares a pizza while a woman watches."),
-        ("a small red circle to the left of a large blue square", "a small red square to the left of a large blue circle"),
+        ("a small red circle to the left of a large blue square",
+         "a small red square to the left of a large blue circle"),
         ("Two dogs chase a cat in the park.", "Two cats chase a dog in the park."),
         ("A cat eating a hot dog on a bench.", "A hot dog eating a cat on a bench."),
         # noun phrases exchanged as units, number agreement repaired
@@ -78,13 +70,15 @@ ACCEPT = {
     ],
     "swap_adjectives": [
         ("A red car is parked next to a white house.", "A white car is parked next to a red house."),
-        ("a small red circle to the left of a large blue square", "a large red circle to the left of a small blue square"),
+        ("a small red circle to the left of a large blue square",
+         "a large red circle to the left of a small blue square"),
         ("a red striped triangle above a green circle", "a green striped triangle above a red circle"),
         ("A young man helps an old woman.", "An old man helps a young woman."),
     ],
     "replace_adjectives": [
         ("A small dog sleeps on a wooden bench.", "A large dog sleeps on a wooden bench."),
-        ("a small red circle to the left of a large blue square", "a small yellow circle to the left of a large blue square"),
+        ("a small red circle to the left of a large blue square",
+         "a small yellow circle to the left of a large blue square"),
         ("An empty glass on a table.", "A full glass on a table."),
         ("a tiny dotted star below a big plain heart", "a tiny striped star below a big plain heart"),
     ],

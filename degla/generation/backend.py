@@ -170,7 +170,8 @@ class LLMRewriter:
         with tqdm(total=len(texts), desc="prompts", unit="prompt", disable=not self.show_progress, leave=False) as bar:
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start:start + self.batch_size]
-                batch = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
+                batch = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True,
+                                  add_special_tokens=False)
                 batch = batch.to(model.device)
                 row_plans = [plans[i] for i in chunk for _ in range(num_candidates)]
                 processor = RuleConstraintLogitsProcessor(tokenizer, row_plans, self.vocabulary)

@@ -7,7 +7,8 @@ from pathlib import Path
 from .rules import PROMPT_TEMPLATE, RULE_FAMILIES, RULE_INSTRUCTIONS, neg_column
 
 
-def write_dataset_card(output_dir, config, stats: dict, n_captions: int, columns: list[str], input_description: str = ""):
+def write_dataset_card(output_dir, config, stats: dict, n_captions: int, columns: list[str],
+                       input_description: str = ""):
     """Write ``output_dir/README.md``: YAML metadata (so that ``load_dataset(output_dir)`` and the
     Hub read ``data/*.parquet`` as the train split), rules, prompt, model, counts, acceptance rates."""
     model = config.model if config.backend == "llm" else "none (rule-based generator)"

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_from_disk
 
+from ..schema import CAPTION, IMAGE_ID, IMAGE_PATH
+
 DEFAULT_CAPTIONS = Path(__file__).parent / "data" / "negclip_valid_excerpt.tsv"
 """48 real COCO captions (NegCLIP's validation TSV, MIT): the embedded default input."""
 
@@ -60,8 +62,8 @@ def read_captions(
             f"{path}: unknown caption format {path.suffix!r}; give a COCO captions .json, a .tsv/.csv with a "
             "header, a .txt file (one caption per line) or a folder written by Dataset.save_to_disk"
         )
-    _check_captions(path, rows["caption"], rows.pop("_row_names"), max_caption_words)
-    if not rows["caption"]:
+    _check_captions(path, rows[CAPTION], rows.pop("_row_names"), max_caption_words)
+    if not rows[CAPTION]:
         raise CaptionInputError(f"{path}: no captions found")
     return Dataset.from_dict(rows)
 
@@ -112,17 +114,17 @@ def _read_coco(path: Path) -> dict:
             "{'image_id': ..., 'caption': ...}"
         )
     files = {img.get("id"): img.get("file_name") for img in data.get("images", []) if isinstance(img, dict)}
-    rows = {"caption": [], "image_id": [], "_row_names": []}
+    rows = {CAPTION: [], IMAGE_ID: [], "_row_names": []}
     if files:
-        rows["image_path"] = []
+        rows[IMAGE_PATH] = []
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or "caption" not in ann or "image_id" not in ann:
             raise CaptionInputError(f"{path}, annotations[{i}]: needs 'image_id' and 'caption', got {ann!r:.120}")
-        rows["caption"].append(ann["caption"])
-        rows["image_id"].append(ann["image_id"])
+        rows[CAPTION].append(ann["caption"])
+        rows[IMAGE_ID].append(ann["image_id"])
         rows["_row_names"].append(f"annotations[{i}] (id {ann.get('id')})")
         if files:
-            rows["image_path"].append(files.get(ann["image_id"]))
+            rows[IMAGE_PATH].append(files.get(ann["image_id"]))
     return rows
 
 
@@ -136,11 +138,11 @@ def _read_table(path: Path, caption_column: str | None) -> dict:
             raise CaptionInputError(f"{path}: empty file; expected a header row and one caption per row") from None
         column = _pick_caption_column(path, header, caption_column)
         image_path_col = next((c for c in IMAGE_PATH_COLUMNS if c in header), None)
-        rows = {"caption": [], "_row_names": []}
+        rows = {CAPTION: [], "_row_names": []}
         if "image_id" in header:
-            rows["image_id"] = []
+            rows[IMAGE_ID] = []
         if image_path_col:
-            rows["image_path"] = []
+            rows[IMAGE_PATH] = []
         for line_no, values in enumerate(reader, 2):
             if not values:
                 continue  # a blank line (e.g. at the end of the file)
@@ -150,12 +152,12 @@ def _read_table(path: Path, caption_column: str | None) -> dict:
                     f"check the {'tabs' if delimiter == chr(9) else 'commas'} and quoting of that row"
                 )
             row = dict(zip(header, values))
-            rows["caption"].append(row[column])
+            rows[CAPTION].append(row[column])
             rows["_row_names"].append(f"line {line_no}")
-            if "image_id" in rows:
-                rows["image_id"].append(row["image_id"])
+            if IMAGE_ID in rows:
+                rows[IMAGE_ID].append(row["image_id"])
             if image_path_col:
-                rows["image_path"].append(row[image_path_col])
+                rows[IMAGE_PATH].append(row[image_path_col])
     return rows
 
 
@@ -164,7 +166,7 @@ def _read_txt(path: Path) -> dict:
         lines = f.read().splitlines()
     while lines and not lines[-1].strip():
         lines.pop()  # trailing blank lines
-    return {"caption": lines, "_row_names": [f"line {i}" for i in range(1, len(lines) + 1)]}
+    return {CAPTION: lines, "_row_names": [f"line {i}" for i in range(1, len(lines) + 1)]}
 
 
 def _read_saved_dataset(path: Path, caption_column: str | None, split: str | None) -> dict:
@@ -183,10 +185,10 @@ def _read_saved_dataset(path: Path, caption_column: str | None, split: str | Non
             raise CaptionInputError(f"{path}: no split {split!r}; the splits are {list(ds)}")
         ds = ds[split]
     column = _pick_caption_column(path, ds.column_names, caption_column)
-    rows = {"caption": list(ds[column]), "_row_names": [f"row {i}" for i in range(len(ds))]}
+    rows = {CAPTION: list(ds[column]), "_row_names": [f"row {i}" for i in range(len(ds))]}
     if "image_id" in ds.column_names:
-        rows["image_id"] = list(ds["image_id"])
+        rows[IMAGE_ID] = list(ds["image_id"])
     image_path_col = next((c for c in IMAGE_PATH_COLUMNS if c in ds.column_names), None)
     if image_path_col:
-        rows["image_path"] = list(ds[image_path_col])
+        rows[IMAGE_PATH] = list(ds[image_path_col])
     return rows

@@ -9,10 +9,11 @@ Two sources, no model download:
   lexicon of ~100k words plus contextual rules, MIT licence) as bundled in ``textblob``
   (``textblob.en.parser``; installed with degla).
 
-Tags: ``NOUN ADJ NUM VERB ADV REL DET PREP CONJ PRON AUX POSS PUNCT`` (``POSS``: the possessive "'s"). ``NUM`` holds numerals and
-quantifiers ("two", "several", "a couple of", "a herd of"), ``REL`` the nouns of spatial
-relations ("left" in "to the left of"). Multi-word nouns ("hot dog", "teddy bear") and quantity
-phrases ("bunch of") are one token, joined by a space in the text and by ``_`` in the lemma.
+Tags: ``NOUN ADJ NUM VERB ADV REL DET PREP CONJ PRON AUX POSS PUNCT`` (``POSS``: the possessive
+"'s"). ``NUM`` holds numerals and quantifiers ("two", "several", "a couple of", "a herd of"),
+``REL`` the nouns of spatial relations ("left" in "to the left of"). Multi-word nouns ("hot dog",
+"teddy bear") and quantity phrases ("bunch of") are one token, joined by a space in the text and
+by ``_`` in the lemma.
 Lemmas are number-neutral, so that agreement repaired after a swap is not a change: plural
 nouns and 3rd-person verbs get their base form, forms of be/have/do ``be``/``have``/``do``,
 "they/them/their/these/those/another" ``it/it/its/this/that/other``.
@@ -310,8 +311,9 @@ def tag_words(words: list[str]) -> list[Token]:
                         next_w in fw["det"] | fw["num"] or nxt == {"ADJ"}
                         or not known[i] and (next_nominal or next_w in fw["prep"])):
                     tag = "VERB"  # an "-s" word between two noun phrases: "a man flies a kite", "shorts bends over"
-                elif tag == "NOUN" and not w.endswith("s") and _is_plural_noun(lowers[i - 1] if i else "", prev_tag) and (
-                        next_w in fw["det"] | fw["num"] | fw["prep"] or not next_w) and "VERB" in _dictionary_lemmas(w):
+                elif (tag == "NOUN" and not w.endswith("s") and _is_plural_noun(lowers[i - 1] if i else "", prev_tag)
+                      and (next_w in fw["det"] | fw["num"] | fw["prep"] or not next_w)
+                      and "VERB" in _dictionary_lemmas(w)):
                     tag = "VERB"  # a plain verb after a plural subject: "three dogs bark at a cat"
             elif next_w in {"and", "or"} and brill[i] in classes:
                 tag = brill[i]  # coordination: "an orange and white cat"
@@ -362,7 +364,8 @@ def noun_phrases(tokens: list[Token]) -> list[tuple[int, int]]:
     is its head; nouns before it are modifiers ("park" in "park bench")."""
     spans, start = [], None
     for i in range(len(tokens) + 1):
-        inside = i < len(tokens) and (tokens[i].tag in NP_TAGS or (start is not None and _coordinates_modifiers(tokens, i)))
+        inside = i < len(tokens) and (tokens[i].tag in NP_TAGS
+                                      or (start is not None and _coordinates_modifiers(tokens, i)))
         if inside and start is not None and tokens[i].tag == "DET" and any(t.tag == "NOUN" for t in tokens[start:i]):
             spans.append((start, i))  # a determiner starts the next phrase: "feeds a horse an apple"
             start = None

@@ -70,7 +70,8 @@ def _with_number(lemma: str, like: Token) -> str:
 
 def _noun_heads(tokens: list[Token]) -> list[int]:
     """Positions of nouns that end a noun run ("bench" in "park bench")."""
-    return [i for i, t in enumerate(tokens) if t.tag == "NOUN" and (i + 1 == len(tokens) or tokens[i + 1].tag != "NOUN")]
+    return [i for i, t in enumerate(tokens)
+            if t.tag == "NOUN" and (i + 1 == len(tokens) or tokens[i + 1].tag != "NOUN")]
 
 
 def _chunks(tokens: list[Token]) -> list[tuple[int, int]]:
@@ -119,7 +120,8 @@ def _candidates(tokens: list[Token], rule: str, rng: random.Random):
         for i in adjs:
             w = tokens[i].lower
             cat = adj_cat.get(w, "colour")
-            same_cat = list(_BASIC_COLOURS) if cat == "colour" else [x for x in lex.adjective_categories[cat] if "_" not in x]
+            same_cat = (list(_BASIC_COLOURS) if cat == "colour"
+                        else [x for x in lex.adjective_categories[cat] if "_" not in x])
             options = list(lex.antonyms.get(w, ())) + rng.sample(same_cat, min(4, len(same_cat)))
             for new in options:
                 if new != w:
@@ -149,7 +151,8 @@ def rewrite_rule_based(caption: str, rule: str, seed: int = 0) -> str | None:
     return None
 
 
-def generate_rule_based(captions: list[str], rules: tuple[str, ...] = RULES, seed: int = 0) -> dict[str, list[str | None]]:
+def generate_rule_based(captions: list[str], rules: tuple[str, ...] = RULES,
+                        seed: int = 0) -> dict[str, list[str | None]]:
     """Rule-based negatives for a list of captions.
 
     Args:

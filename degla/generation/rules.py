@@ -56,7 +56,8 @@ def build_prompt(caption: str, rule: str, exemplars: list[tuple[str, str]], answ
     return prompt + ANSWER_INSTRUCTION if answer_instruction else prompt
 
 
-def build_messages(caption: str, rule: str, exemplars: list[tuple[str, str]], answer_instruction: bool = True) -> list[dict]:
+def build_messages(caption: str, rule: str, exemplars: list[tuple[str, str]],
+                   answer_instruction: bool = True) -> list[dict]:
     """The prompt as a one-turn chat (``[{"role": "user", "content": ...}]``), for the
     tokenizer's chat template."""
     return [{"role": "user", "content": build_prompt(caption, rule, exemplars, answer_instruction)}]

