@@ -17,7 +17,7 @@ EXTRAS = {
     # that has a matching torchvision build (docs/evaluation.md, Parity); scikit-image ships the test photos.
     "parity": ["open-clip-torch>=2.20", "clip-benchmark>=1.6", "scikit-image>=0.21"],
 }
-EXTRAS["dev"] = sorted({"pytest>=8", "ruff>=0.5", "scikit-image>=0.21", *EXTRAS["generation"]})
+EXTRAS["dev"] = sorted({"pytest>=8", "ruff>=0.5", "isort>=5.12", "scikit-image>=0.21", *EXTRAS["generation"]})
 
 setup(
     name="degla",
