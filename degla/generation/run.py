@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..cli import Stage, options_argv
 from ..errors import InputError
+from ..hub import public_name
 from ..schema import RULES
 from .backend import smollm2_gguf_path
 from .inputs import DEFAULT_CAPTIONS, read_captions
@@ -102,7 +103,7 @@ def run_negatives_generation(args: GenerationArguments) -> str:
     records = read_captions(source, args.caption_column, args.split, args.max_caption_words)
     if args.max_captions is not None:
         records = records.select(range(min(args.max_captions, len(records))))
-    accelerator.print(f"{len(records)} captions from {source}")
+    accelerator.print(f"{len(records)} captions from {public_name(source)}")
 
     model_name = args.model if args.backend == "llm" else None
     if model_name and os.path.exists(model_name):
