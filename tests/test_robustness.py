@@ -14,7 +14,7 @@ from transformers import CLIPModel
 from degla import DeGLAForContrastive
 from degla.cli import parse_stage_arguments
 from degla.training import TRAINING
-from degla.training.data import TrainDataError
+from degla.training.formats import TrainDataError
 from degla.training.run import build_trainer
 
 from training_helpers import load_wrapper_weights, make_rows, run_in_process, train_args

@@ -10,8 +10,8 @@ from PIL import Image
 
 from degla.schema import check_negatives_dataset
 from degla.testing_utils import clip_bpe_tokenizer
-from degla.training.data import DeGLACollator, TrainDataError, assign_negative_slots, check_images, parse_negative_slots
-from degla.training.formats import load_negatives_dataset, read_negclip_tsv
+from degla.training.data import DeGLACollator, assign_negative_slots, check_images, parse_negative_slots
+from degla.training.formats import TrainDataError, load_negatives_dataset, read_negclip_tsv
 
 RULE_COLUMNS = ["neg_reshuffle", "neg_swap_nouns", "neg_swap_adjectives", "neg_replace_adjectives", "neg_replace_nouns"]
 

@@ -18,7 +18,8 @@ from transformers import TrainingArguments
 
 from ..configuration_degla import objective_fields
 from ..hub import check_local_path
-from .data import DEFAULT_NEGATIVE_SLOTS, FILL_POLICIES, TRAIN_FORMATS, parse_negative_slots
+from .data import DEFAULT_NEGATIVE_SLOTS, FILL_POLICIES, parse_negative_slots
+from .formats import TRAIN_FORMATS
 from .transforms import AUGMENTATIONS
 
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..schema import CAPTION, IMAGE, IMAGE_PATH, NEGATIVE_COLUMNS, NEGATIVE_POOL, RULES, SLOT_NEGATIVES, neg_column
 from ..text import clean_text
-from .formats import TRAIN_FORMATS, TrainDataError, load_negatives_dataset, read_negclip_tsv  # noqa: F401
+from .formats import TrainDataError
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,9 @@ from ..configuration_degla import DeGLAConfig
 from ..errors import InputError
 from ..modeling_degla import DeGLAForContrastive
 from .arguments import DataArguments, DeGLATrainingArguments, ModelArguments, ObjectiveArguments
-from .data import TrainDataError, assign_negative_slots, check_images, load_negatives_dataset
+from .data import assign_negative_slots, check_images
 from .export import model_card_files
+from .formats import TrainDataError, load_negatives_dataset
 from .trainer import DeGLATrainer, check_output_dir
 
 logger = logging.getLogger("degla.train")
