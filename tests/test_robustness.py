@@ -233,3 +233,30 @@ def test_scripts_print_input_errors_as_one_line_and_exit_1(tiny_dataset_dir, tmp
     assert proc.stderr.strip().splitlines()[-1] == ("error: --model_name_or_path './no/such/model': no such file or "
                                                     "folder (a Hub repository is named org/name)")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_two_processes_stop_together_on_a_bad_image(tiny_model_dir, tmp_path):
+    """Each process checks its share of the images; the one that finds the bad file must not leave the other
+    waiting in a collective: both stop with the error."""
+    import subprocess
+    import sys
+
+    from training_helpers import ROOT
+
+    rows = make_rows(n=12)
+    paths = []
+    for i, image in enumerate(rows.pop("image")):
+        paths.append(f"img{i}.jpg")
+        image.save(tmp_path / paths[-1])
+    (tmp_path / "img9.jpg").write_bytes(truncated_jpeg())  # in the second process's share
+    rows["image_path"] = paths
+    Dataset.from_dict(rows).save_to_disk(str(tmp_path / "data"))
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                           "--main_process_port", "29563", os.path.join(ROOT, "scripts", "train.py"),
+                           *quick(tiny_model_dir, str(tmp_path / "data"), tmp_path / "run", "--image_root",
+                                  str(tmp_path))], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode != 0
+    assert proc.stderr.count("error: row 9: image") == 2, proc.stderr[-3000:]  # both processes, same message

@@ -219,9 +219,14 @@ def check_images(dataset: Dataset, image_root: str | None, skip_bad_images: bool
         bad = [i for i in to_check if errors[i]]
         messages = {i: errors[i] for i in bad}
     if bad and not skip_bad_images:
-        raise TrainDataError(f"{messages[bad[0]]}; check --image_root, or pass --skip_bad_images to skip and count "
-                             f"such rows ({len(bad)} bad rows)")
+        raise bad_images_error([messages[i] for i in bad])
     return bad, [messages[i] for i in bad]
+
+
+def bad_images_error(messages: list[str]) -> TrainDataError:
+    """The error for rows with bad images (`messages` in row order): the first one, the fix and the count."""
+    return TrainDataError(f"{messages[0]}; check --image_root, or pass --skip_bad_images to skip and count such rows "
+                          f"({len(messages)} bad rows)")
 
 
 # -- collation -------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from ..configuration_degla import DeGLAConfig
 from ..errors import InputError
 from ..modeling_degla import DeGLAForContrastive
 from .arguments import DataArguments, DeGLATrainingArguments, ModelArguments, ObjectiveArguments
-from .data import assign_negative_slots, check_images
+from .data import assign_negative_slots, bad_images_error, check_images
 from .export import model_card_files
 from .formats import TrainDataError, load_negatives_dataset
 from .trainer import DeGLATrainer, check_output_dir
@@ -45,9 +45,12 @@ def prepare_training_data(data_args: DataArguments, num_negatives: int, seed: in
             dataset = dataset.select(range(min(data_args.max_train_samples, len(dataset))))
         dataset, stats = assign_negative_slots(dataset, num_negatives, data_args.negative_slots,
                                                data_args.missing_negative_policy, seed)
-    with state.split_between_processes(list(range(len(dataset)))) as mine:
-        bad, messages = check_images(dataset, data_args.image_root, data_args.skip_bad_images, indices=mine)
-    bad, messages = sorted(gather_object(bad)), gather_object(messages)
+    with state.split_between_processes(list(range(len(dataset)))) as mine:  # no rank raises alone: all gather
+        bad, messages = check_images(dataset, data_args.image_root, skip_bad_images=True, indices=mine)
+    found = sorted(zip(gather_object(bad), gather_object(messages)))
+    bad, messages = [row for row, _ in found], [message for _, message in found]
+    if bad and not data_args.skip_bad_images:
+        raise bad_images_error(messages)
     for message in messages[:5]:
         logger.warning("skipped %s", message)
     if bad:
