@@ -78,9 +78,11 @@ def test_a_rerun_refuses_to_overwrite_a_finished_run(tiny_model_dir, tiny_datase
                        match=r"already holds a run \(checkpoint-2, config.json.*--overwrite_output_dir"):
         run_in_process([*argv, "--seed", "8"])
     assert all(torch.equal(before[k], v) for k, v in load_wrapper_weights(tmp_path).items())
-    run_in_process([*argv, "--seed", "8", "--overwrite_output_dir"])  # said: replaced
+    (tmp_path / "checkpoint-9").mkdir()  # a checkpoint the new run would not write itself
+    run_in_process([*argv, "--seed", "8", "--overwrite_output_dir"])  # said: replaced, nothing of the old run left
     after = load_wrapper_weights(tmp_path)
     assert any(not torch.equal(after[k], v) for k, v in before.items())
+    assert not os.path.exists(tmp_path / "checkpoint-9")
     run_in_process([*argv, "--resume_from_checkpoint", str(tmp_path / "checkpoint-2"), "--max_steps", "3"])
 
 

@@ -125,7 +125,8 @@ class DeGLATrainingArguments(TrainingArguments):
     logging_steps: float = field(default=10, metadata={"help": "Log every N optimizer steps."})
     # -- safety --
     overwrite_output_dir: bool = field(default=False, metadata={
-        "help": "Train into an --output_dir that already holds a finished run or checkpoints (they are replaced)."})
+        "help": "Train into an --output_dir that already holds a run: its checkpoints, wrapper and export are removed "
+                "when training starts."})
     allow_objective_change: bool = field(default=False, metadata={
         "help": "Resume a checkpoint with objective fields (λ, α, τ, K, ...) other than it was trained with."})
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import glob
+import logging
 import math
 import os
+import shutil
 from collections import defaultdict
 
 import torch
@@ -19,6 +21,7 @@ from .arguments import DataArguments, DeGLATrainingArguments
 from .data import COLLATOR_COLUMNS, DeGLACollator
 from .transforms import TrainImageTransform
 
+logger = logging.getLogger(__name__)
 EXPORT_DIR = "clip"  # the drop-in CLIP export, inside the output folder
 WRAPPER_FILES = ("config.json", "model.safetensors", "training_args.bin")
 
@@ -171,7 +174,23 @@ class DeGLATrainer(Trainer):
 
     def train(self, resume_from_checkpoint=None, **kwargs):
         check_output_dir(self.args, resuming=bool(resume_from_checkpoint))
+        if self.args.overwrite_output_dir and not resume_from_checkpoint:
+            self._remove_previous_run()
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def _remove_previous_run(self) -> None:
+        """With `--overwrite_output_dir` (and only then), the previous run's checkpoints, wrapper and export go
+        before training starts, so that nothing of it is mistaken for this run's."""
+        found = finished_work_in(self.args.output_dir)
+        if found and self.is_world_process_zero():
+            logger.warning("--overwrite_output_dir: removing the previous run's %s", ", ".join(found))
+            for name in found:
+                path = os.path.join(self.args.output_dir, name)
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
+        self.accelerator.wait_for_everyone()
 
     # -- the objective and its logs ---------------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
