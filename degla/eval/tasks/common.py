@@ -75,6 +75,17 @@ def check_path(path: str | None, option: str, kind: str = "folder") -> bool:
     return True
 
 
+def check_annotation_folder(folder: str | None, option: str, names, benchmark: str) -> bool:
+    """False when the option is not given; raises `EvalDataError` when the folder is missing or holds none of the
+    benchmark's `<name>.json` files."""
+    if not check_path(folder, option):
+        return False
+    if not any(os.path.exists(os.path.join(folder, f"{name}.json")) for name in names):
+        raise EvalDataError(f"--{option} {folder} holds none of the {benchmark} files "
+                            f"({', '.join(f'{n}.json' for n in names)})")
+    return True
+
+
 @dataclass
 class TaskResult:
     """Scores of one task (subset -> percent, 0-100) and the bookkeeping printed and written beside them.

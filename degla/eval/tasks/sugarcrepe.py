@@ -11,8 +11,8 @@ import os
 
 from ..config import EvalDataConfig
 from ..encoder import ImageRef
-from .common import (EvalDataError, EvalTask, Table, TaskResult, add_means, check_path, pairwise_accuracies, read_json,
-                     require_keys)
+from .common import (EvalDataError, EvalTask, Table, TaskResult, add_means, check_annotation_folder, check_path,
+                     pairwise_accuracies, read_json, require_keys)
 
 SUBSETS = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 GROUPS = {"replace": ("replace_obj", "replace_att", "replace_rel"), "swap": ("swap_obj", "swap_att"),
@@ -34,11 +34,8 @@ def load_subset(annotation_path: str, image_dir: str) -> tuple[list[ImageRef], l
 
 
 def check(data: EvalDataConfig) -> bool:
-    if not check_path(data.sugarcrepe_dir, "sugarcrepe_dir"):
+    if not check_annotation_folder(data.sugarcrepe_dir, "sugarcrepe_dir", SUBSETS, "SugarCrepe"):
         return False
-    if not any(os.path.exists(os.path.join(data.sugarcrepe_dir, f"{name}.json")) for name in SUBSETS):
-        raise EvalDataError(f"--sugarcrepe_dir {data.sugarcrepe_dir} holds none of the SugarCrepe files "
-                            f"({', '.join(f'{n}.json' for n in SUBSETS)})")
     if not check_path(data.coco_val2017_dir, "coco_val2017_dir"):
         raise EvalDataError("SugarCrepe needs its images: pass --coco_val2017_dir (COCO val2017 folder)")
     return True

@@ -19,8 +19,8 @@ from collections import Counter
 
 from ..config import EvalDataConfig
 from ..encoder import ImageRef
-from .common import (EvalDataError, EvalTask, Table, TaskResult, add_means, check_path, pairwise_accuracies, read_json,
-                     require_keys)
+from .common import (EvalTask, Table, TaskResult, add_means, check_annotation_folder, check_path, pairwise_accuracies,
+                     read_json, require_keys)
 
 INSTRUMENTS = ("existence", "plurals", "counting-hard", "counting-small-quant", "counting-adversarial",
                "relations", "action-replacement", "actant-swap", "coreference-standard", "coreference-hard",
@@ -64,11 +64,8 @@ def load_instrument(path: str, data: EvalDataConfig):
 
 
 def check(data: EvalDataConfig) -> bool:
-    if not check_path(data.valse_dir, "valse_dir"):
+    if not check_annotation_folder(data.valse_dir, "valse_dir", INSTRUMENTS, "VALSE"):
         return False
-    if not any(os.path.exists(os.path.join(data.valse_dir, f"{name}.json")) for name in INSTRUMENTS):
-        raise EvalDataError(f"--valse_dir {data.valse_dir} holds none of the VALSE files "
-                            f"({', '.join(f'{n}.json' for n in INSTRUMENTS)})")
     for option in sorted(set(SOURCES.values())):  # image folders that are given must exist
         check_path(getattr(data, option), option)
     return True
