@@ -11,21 +11,31 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and an atomic rename."""
+def write_file_atomic(path: str | os.PathLike, write: Callable[[str], object]) -> None:
+    """Call `write(tmp)` on a temporary path unique to this call in `path`'s folder (so that several processes
+    writing the same file never share one), then rename it over `path`."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    os.close(handle)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(text)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same folder and an atomic rename."""
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+    write_file_atomic(path, write)
 
 
 def write_json_atomic(path: str | os.PathLike, data, **kwargs) -> None:

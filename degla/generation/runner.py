@@ -30,6 +30,7 @@ from datasets import Dataset
 from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
+from ..atomic_io import write_file_atomic, write_text_atomic
 from ..hub import push_folder
 from ..schema import CAPTION, IMAGE_ID, IMAGE_PATH, RULES, check_rule, neg_column, source_column
 from .constrained import make_plan
@@ -96,12 +97,6 @@ def _shard_dir(output_dir) -> Path:
     return Path(output_dir) / "shards"
 
 
-def _atomic_write_bytes(path: Path, write):
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def _check_run(output_dir, config: GenerationConfig, n_captions: int, fingerprint: str):
     run_file = _shard_dir(output_dir) / "run.json"
     run = {"config": asdict(config), "n_captions": n_captions, "input_fingerprint": fingerprint}
@@ -120,7 +115,7 @@ def _check_run(output_dir, config: GenerationConfig, n_captions: int, fingerprin
             )
     else:
         run_file.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_bytes(run_file, lambda p: p.write_text(json.dumps(run, indent=1)))
+        write_text_atomic(run_file, json.dumps(run, indent=1))
 
 
 def captions_fingerprint(records: Dataset) -> str:
@@ -247,12 +242,10 @@ def run_generation(
         batch = records[start:end]
         negatives, sources, stats, rejected = _generate_shard(batch[CAPTION], start, config, rewriter, sampler)
         base = _shard_dir(output_dir) / f"shard-{j:05d}"
-        _atomic_write_bytes(base.with_suffix(".rejected.jsonl"),
-                            lambda p: p.write_text("".join(json.dumps(x) + "\n" for x in rejected)))
-        _atomic_write_bytes(base.with_suffix(".json"),
-                            lambda p: p.write_text(json.dumps({r: s.to_dict() for r, s in stats.items()})))
+        write_text_atomic(base.with_suffix(".rejected.jsonl"), "".join(json.dumps(x) + "\n" for x in rejected))
+        write_text_atomic(base.with_suffix(".json"), json.dumps({r: s.to_dict() for r, s in stats.items()}))
         table = _shard_table(batch, start, end, negatives, sources, config.rules)
-        _atomic_write_bytes(base.with_suffix(".parquet"), lambda p: pq.write_table(table, p))  # marks the shard done
+        write_file_atomic(base.with_suffix(".parquet"), lambda p: pq.write_table(table, p))  # marks the shard done
         written.append(j)
     return written
 
