@@ -14,6 +14,13 @@ import tempfile
 from collections.abc import Callable
 
 
+def _umask() -> int:
+    """The process's umask (mkstemp/mkdtemp create private 0600/0700 entries; an artefact gets the usual mode)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_file_atomic(path: str | os.PathLike, write: Callable[[str], object]) -> None:
     """Call `write(tmp)` on a temporary path unique to this call in `path`'s folder (so that several processes
     writing the same file never share one), then rename it over `path`."""
@@ -22,6 +29,7 @@ def write_file_atomic(path: str | os.PathLike, write: Callable[[str], object]) -
     handle, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     os.close(handle)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -50,6 +58,7 @@ def atomic_directory(path: str | os.PathLike):
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
     except BaseException:

@@ -112,6 +112,27 @@ def test_an_export_killed_between_files_leaves_the_old_export_whole(tiny_model_d
     torch.testing.assert_close(CLIPModel.from_pretrained(tmp_path / "clip").logit_scale, model.student.logit_scale)
 
 
+def test_atomic_files_and_folders_get_the_umask_mode_and_processes_never_share_a_temporary_file(tmp_path):
+    import stat
+    from concurrent.futures import ProcessPoolExecutor
+
+    from degla.atomic_io import atomic_directory, write_json_atomic
+
+    umask = os.umask(0o022)
+    try:
+        write_json_atomic(tmp_path / "results.json", {"a": 1})
+        with atomic_directory(tmp_path / "clip") as tmp:
+            open(os.path.join(tmp, "config.json"), "w").close()
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(tmp_path / "results.json").st_mode) == 0o644  # not mkstemp's private 0600
+    assert stat.S_IMODE(os.stat(tmp_path / "clip").st_mode) == 0o755
+    # several processes writing one file at once (every rank writes the generation's run.json): all succeed
+    with ProcessPoolExecutor(4) as pool:
+        list(pool.map(write_json_atomic, [tmp_path / "run.json"] * 64, [{"n": 1}] * 64))
+    assert sorted(os.listdir(tmp_path)) == ["clip", "results.json", "run.json"]
+
+
 # -- 4. K below the number of negative slots --------------------------------------------------------------------
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_k_below_the_slots_takes_the_first_k_slots(tiny_model_dir, tmp_path, k):
