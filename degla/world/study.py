@@ -151,6 +151,9 @@ def base_result(cache_dir: str) -> dict:
 
 
 # -- statistics ------------------------------------------------------------------------------------------------
+BOOTSTRAP_RESAMPLES = 2000
+
+
 def mean_ci(values: list[float]) -> tuple[float, float]:
     """Mean and the half-width of its 95 % t interval (0 for one value)."""
     mean = statistics.fmean(values)
@@ -186,7 +189,7 @@ def curve_gap(x: float, y: float, curve: list[tuple[float, float]]) -> float | N
     return None
 
 
-def bootstrap_gap(point: dict[int, dict], curve: list[dict[int, dict]], metric: str, n: int = 2000,
+def bootstrap_gap(point: dict[int, dict], curve: list[dict[int, dict]], metric: str, n: int = BOOTSTRAP_RESAMPLES,
                   seed: int = 0) -> tuple[float | None, float | None, float | None]:
     """Gap of a DeGLA point above NegCLIP's learning-rate curve at the same compositional accuracy, with a 95 %
     percentile interval from resampling the seeds of every configuration independently."""
@@ -426,7 +429,8 @@ def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None
     data = {"design": {"seeds": list(seeds), "quick": quick, "recipe": WORLD_RECIPE, "captions": captions,
                        "steps_per_run": max_steps or steps,
                        "ema_time_constants": {f"{d:g}": round(1 / (1 - d)) for d in EMA_DECAYS if d < 1},
-                       "runs": len(done), "points": [
+                       "runs": len(done), "confidence_percent": 95, "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
+                       "points": [
                 {"label": p.label, "key": p.key, "overrides": p.overrides, "series": list(p.series)} for p in points]},
             "base": base, "runs": {f"{key}-seed{seed}": entry for (key, seed), entry in sorted(done.items())},
             "means": {p.label: {m: round(mean_ci([s[m] for s in runs[p.key].values()])[0], 2) for m in METRICS}
