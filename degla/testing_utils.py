@@ -63,3 +63,21 @@ def clip_bpe_tokenizer() -> CLIPTokenizer:
     vocab = vocab + [v + "</w>" for v in vocab] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
     # transformers 5: `vocab=`/`merges=` are honoured, `vocab_file=` is silently ignored.
     return CLIPTokenizer(vocab={v: i for i, v in enumerate(vocab)}, merges=merges)
+
+
+def tiny_llm_rewriter(tokenizer, batch_size: int, max_new_tokens: int):
+    """An `LLMRewriter` over a randomly initialised one-layer Llama (seed 0) with `tokenizer`, left-padded: the
+    generation loop end to end without downloading an LLM."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, pipeline
+
+    from .generation.backend import LLMRewriter
+
+    tokenizer.padding_side = "left"
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    model = LlamaForCausalLM(config).eval()
+    return LLMRewriter(pipeline("text-generation", model=model, tokenizer=tokenizer, device="cpu"),
+                       batch_size=batch_size, max_new_tokens=max_new_tokens)

