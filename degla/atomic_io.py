@@ -11,25 +11,25 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 
 
-def _umask() -> int:
-    """The process's umask (mkstemp/mkdtemp create private 0600/0700 entries; an artefact gets the usual mode)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _temporary_name(path: str, suffix: str) -> str:
+    """A hidden name beside `path`, unique to this call (process id + random), so that several processes writing
+    the same artefact never share a temporary file."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:12]}{suffix}")
 
 
 def write_file_atomic(path: str | os.PathLike, write: Callable[[str], object]) -> None:
     """Call `write(tmp)` on a temporary path unique to this call in `path`'s folder (so that several processes
     writing the same file never share one), then rename it over `path`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    os.close(handle)
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = _temporary_name(path, ".tmp")
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # the umask applies, as to any new file
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -57,8 +57,8 @@ def atomic_directory(path: str | os.PathLike):
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
-    os.chmod(tmp, 0o777 & ~_umask())
+    tmp = _temporary_name(path, ".tmp")
+    os.mkdir(tmp)  # mode 0o777 minus the umask, as a folder the user creates
     try:
         yield tmp
     except BaseException:

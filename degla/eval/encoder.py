@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 from transformers import CLIPModel, CLIPProcessor
 
+from ..atomic_io import write_file_atomic
 from ..text import clean_text
 from .image_processing import as_openclip_image_processor
 
@@ -193,10 +194,8 @@ class CLIPFeatureEncoder:
             if feats.shape[0] == len(keys):
                 return feats, True
         feats = compute()
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp{os.getpid()}"
-        save_file({"features": feats.contiguous()}, tmp, metadata={"kind": kind, "count": str(len(keys))})
-        os.replace(tmp, path)
+        write_file_atomic(path, lambda tmp: save_file({"features": feats.contiguous()}, tmp,
+                                                      metadata={"kind": kind, "count": str(len(keys))}))
         return feats, False
 
     # ------------------------------------------------------------------ public API

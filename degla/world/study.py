@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..atomic_io import write_json_atomic, write_text_atomic
+from ..atomic_io import write_file_atomic, write_json_atomic, write_text_atomic
 from ..cli import Stage
 from ..configuration_degla import objective_fields
 
@@ -372,10 +372,8 @@ def plot(points: list[Point], runs: dict[str, dict[int, dict]], base: dict, path
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp)
+    write_file_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 # -- the driver ----------------------------------------------------------------------------------------------------
