@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datasets
 
+from .errors import InputError
+
 RULES = ("reshuffle", "swap_nouns", "swap_adjectives", "replace_adjectives", "replace_nouns")
 """Rule names, in the paper's subtype order (1-5)."""
 
@@ -71,23 +73,23 @@ def check_negatives_dataset(dataset: datasets.Dataset, source: str) -> None:
     """Raise a clear error (naming the source, the column or the row, and the fix) for a malformed dataset."""
     columns = set(dataset.column_names)
     if len(dataset) == 0:
-        raise ValueError(f"{source}: the dataset has no rows")
+        raise InputError(f"{source}: the dataset has no rows")
     if CAPTION not in columns:
-        raise ValueError(f"{source}: no {CAPTION!r} column (columns: {sorted(columns)}); rename the caption column "
+        raise InputError(f"{source}: no {CAPTION!r} column (columns: {sorted(columns)}); rename the caption column "
                          f"to {CAPTION!r} (dataset.rename_column)")
     if not columns & {IMAGE, IMAGE_PATH}:
-        raise ValueError(f"{source}: no image reference; add an {IMAGE!r} (datasets.Image) or {IMAGE_PATH!r} "
+        raise InputError(f"{source}: no image reference; add an {IMAGE!r} (datasets.Image) or {IMAGE_PATH!r} "
                          "column")
     if not columns & {*NEGATIVE_COLUMNS, *LIST_COLUMNS}:
-        raise ValueError(f"{source}: no negative columns; expected some of {NEGATIVE_COLUMNS} "
+        raise InputError(f"{source}: no negative columns; expected some of {NEGATIVE_COLUMNS} "
                          "(run scripts/generate_negatives.py)")
     for column in columns & set(NEGATIVE_COLUMNS):
         if dataset.features[column].dtype not in ("string", "large_string", "null"):
-            raise ValueError(f"{source}: column {column!r} must hold strings (or nulls), "
+            raise InputError(f"{source}: column {column!r} must hold strings (or nulls), "
                              f"has {dataset.features[column]}")
     captions = dataset.select_columns([CAPTION])  # not the other columns (images are decoded on access)
     for start in range(0, len(dataset), 100_000):
         for offset, caption in enumerate(captions[start:start + 100_000][CAPTION]):
             if not isinstance(caption, str) or not caption.strip():
-                raise ValueError(f"{source}: row {start + offset}: empty or non-string caption {caption!r}; remove "
+                raise InputError(f"{source}: row {start + offset}: empty or non-string caption {caption!r}; remove "
                                  "or fix the row")

@@ -242,7 +242,7 @@ def test_generation_without_its_optional_packages_says_what_to_install(tmp_path,
         run(GENERATION, ["--output_dir", str(tmp_path / "out")])
 
 
-def test_scripts_print_input_errors_as_one_line_and_exit_1(tiny_dataset_dir, tmp_path):
+def test_scripts_print_input_errors_as_one_line_and_exit_1(tiny_model_dir, tiny_dataset_dir, tmp_path):
     import subprocess
     import sys
 
@@ -256,6 +256,19 @@ def test_scripts_print_input_errors_as_one_line_and_exit_1(tiny_dataset_dir, tmp
     assert proc.stderr.strip().splitlines()[-1] == ("error: --model_name_or_path './no/such/model': no such file or "
                                                     "folder (a Hub repository is named org/name)")
     assert "Traceback" not in proc.stderr
+    # the negatives schema and the captions reader raise input errors too (they printed tracebacks before)
+    Dataset.from_dict({"text": ["a red cube"], "image_path": ["x.jpg"], "neg_reshuffle": ["a cube red"]}).save_to_disk(
+        str(tmp_path / "no_caption"))
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "train.py"), "--model_name_or_path",
+                           tiny_model_dir, "--train_file", str(tmp_path / "no_caption"), "--output_dir",
+                           str(tmp_path / "run")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'no_caption'}: no 'caption' column")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "generate_negatives.py"), "--captions",
+                           str(tmp_path / "missing.tsv"), "--backend", "rule_based", "--output_dir",
+                           str(tmp_path / "negatives")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'missing.tsv'}: no such file or folder"
 
 
 @pytest.mark.slow

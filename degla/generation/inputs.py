@@ -12,6 +12,7 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_from_disk
 
+from ..errors import InputError
 from ..schema import CAPTION, IMAGE_ID, IMAGE_PATH
 
 DEFAULT_CAPTIONS = Path(__file__).parent / "data" / "negclip_valid_excerpt.tsv"
@@ -21,7 +22,7 @@ CAPTION_COLUMNS = ("caption", "title", "text", "sentence")
 IMAGE_PATH_COLUMNS = ("image_path", "filepath", "file_name", "filename")
 
 
-class CaptionInputError(ValueError):
+class CaptionInputError(InputError):
     """An input file that cannot be read as captions; the message names the file, the row and the fix."""
 
 

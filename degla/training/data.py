@@ -18,7 +18,8 @@ import torch
 from datasets import Dataset
 from PIL import Image
 
-from ..schema import CAPTION, IMAGE, IMAGE_PATH, NEGATIVE_COLUMNS, NEGATIVE_POOL, RULES, SLOT_NEGATIVES, neg_column
+from ..schema import (CAPTION, IMAGE, IMAGE_PATH, LIST_COLUMNS, NEGATIVE_COLUMNS, NEGATIVE_POOL, RULES, SLOT_NEGATIVES,
+                      neg_column)
 from ..text import clean_text
 from .formats import TrainDataError
 
@@ -106,7 +107,7 @@ def _pick_negatives(row: dict, slots, k: int, rng: np.random.Generator, pool: li
 
 
 def _negative_columns(dataset: Dataset) -> list[str]:
-    return [c for c in (*NEGATIVE_COLUMNS, SLOT_NEGATIVES, NEGATIVE_POOL) if c in dataset.column_names]
+    return [c for c in (*NEGATIVE_COLUMNS, *LIST_COLUMNS) if c in dataset.column_names]
 
 
 def assign_negative_slots(dataset: Dataset, num_negatives: int, slots: str = DEFAULT_NEGATIVE_SLOTS,
