@@ -70,7 +70,8 @@ class DataArguments:
     max_text_length: int = field(default=77, metadata={"help": "Token limit of captions and negatives."})
     train_augmentation: str = field(default="random_resized_crop", metadata={
         "help": "Training image augmentation: 'random_resized_crop' (the authors' RandomResizedCrop, bicubic, "
-                "scale --crop_scale, seeded) or 'none' (the deterministic evaluation transform).",
+                "scale --crop_scale, seeded) or 'none' (the checkpoint's CLIPImageProcessor: resize and centre "
+                "crop, no augmentation).",
         "choices": list(AUGMENTATIONS)})
     crop_scale: list[float] = field(default_factory=lambda: [0.9, 1.0], metadata={
         "help": "Area range of the random crop (the authors: 0.9 1.0)."})

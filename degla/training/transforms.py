@@ -1,7 +1,9 @@
 """Training-time image transform: the authors' `RandomResizedCrop(size, scale=(0.9, 1.0))`, bicubic, then CLIP
 normalisation (open_clip's training transform), seeded per (seed, epoch, sample) so that resuming is exact.
 
-Evaluation (and `train_augmentation="none"`) uses the checkpoint's deterministic `CLIPImageProcessor`.
+`train_augmentation="none"` uses the checkpoint's deterministic `CLIPImageProcessor` as loaded (transformers'
+centre crop, which can sit one pixel from torchvision's; the evaluation harness uses torchvision's,
+`degla.eval.OpenCLIPImageProcessor`).
 The crop parameters follow torchvision's `RandomResizedCrop.get_params` (ten tries at a random area and aspect
 ratio, then the largest centre crop of an allowed ratio); the crop and resize are PIL's, as torchvision does for
 PIL images.
