@@ -18,7 +18,7 @@ from transformers.utils import ModelOutput
 
 from .atomic_io import atomic_directory
 from .configuration_degla import DeGLAConfig
-from .losses import DeGLAObjective, ObjectiveInputs, gather_features
+from .losses import DeGLAObjective, ObjectiveInputs, contrastive_logits, gather_features
 
 LOGIT_SCALE_MAX = math.log(100.0)
 
@@ -217,10 +217,10 @@ class DeGLAForContrastive(DeGLAPreTrainedModel):
 
         embeds = dict(image_embeds=image_embeds, text_embeds=text_embeds, negative_text_embeds=negative_text_embeds)
         logit_scale = self.logit_scale.exp()
-        if not return_loss:
-            candidates = torch.cat([text_embeds] + ([negative_text_embeds.flatten(0, 1)] if k else []))
-            return DeGLAOutput(logits_per_image=logit_scale * image_embeds @ candidates.t(),
-                               logits_per_text=logit_scale * text_embeds @ image_embeds.t(), **embeds)
+        if not return_loss:  # the base loss's logits over this process's batch (no gathering)
+            logits_per_image, logits_per_text = contrastive_logits(ObjectiveInputs(
+                logit_scale=logit_scale, gathered=gather_features(**embeds, enabled=False), **embeds))
+            return DeGLAOutput(logits_per_image=logits_per_image, logits_per_text=logits_per_text, **embeds)
 
         teacher = dict(teacher_image_embeds=None, teacher_text_embeds=None, teacher_negative_text_embeds=None)
         if self.objective.needs_teacher(has_negatives=k > 0):

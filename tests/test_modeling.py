@@ -41,6 +41,20 @@ def test_output_shapes_and_normalised_embeddings(model):
                                + cfg.lambda_tgc * out.loss_tgc + cfg.lambda_distill * out.loss_distill)
 
 
+def test_inference_logits_are_clips_and_the_training_logits(model):
+    inputs = make_inputs()
+    model.eval()
+    with torch.no_grad():
+        plain = model(**inputs)
+        trained = model(**inputs, return_loss=True)
+        clip = model.student(input_ids=inputs["input_ids"], pixel_values=inputs["pixel_values"])
+    assert plain.loss is None and plain.logits_per_image.shape == (B, B + B * K)
+    torch.testing.assert_close(plain.logits_per_text, clip.logits_per_text)  # CLIP's own, for the captions
+    torch.testing.assert_close(plain.logits_per_image[:, :B], clip.logits_per_image)
+    torch.testing.assert_close(plain.logits_per_image, trained.logits_per_image)
+    torch.testing.assert_close(plain.logits_per_text, trained.logits_per_text)
+
+
 def test_all_lambdas_zero_without_negatives_equals_clip_loss(model):
     model.config.lambda_igc = model.config.lambda_tgc = model.config.lambda_distill = 0.0
     inputs = make_inputs()
