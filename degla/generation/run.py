@@ -105,9 +105,7 @@ def run_negatives_generation(args: GenerationArguments) -> str:
         records = records.select(range(min(args.max_captions, len(records))))
     accelerator.print(f"{len(records)} captions from {public_name(source)}")
 
-    model_name = args.model if args.backend == "llm" else None
-    if model_name and os.path.exists(model_name):
-        model_name = os.path.basename(os.path.normpath(model_name))  # no local paths in the card
+    model_name = public_name(args.model) if args.backend == "llm" else None  # no local paths in the card
     if model_name and args.gguf_file:
         model_name = f"{model_name} ({args.gguf_file})"
     config = GenerationConfig(rules=tuple(args.rules), backend=args.backend,
@@ -138,7 +136,6 @@ def run_negatives_generation(args: GenerationArguments) -> str:
             print(f"pushed to {url}")
     accelerator.end_training()
     return args.output_dir
-
 
 
 def embedded_default() -> list[str]:

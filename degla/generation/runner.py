@@ -165,9 +165,10 @@ def _generate_shard(captions: list[str], offset: int, config: GenerationConfig, 
             still = []
             for (r, i), replies in zip(pending, candidates):
                 stats[r].attempts += 1
-                reasons = [validate_negative(captions[i], parse_reply(reply), r) for reply in replies]
+                parsed = [parse_reply(reply) for reply in replies]
+                reasons = [validate_negative(captions[i], negative, r) for negative in parsed]
                 if None in reasons:  # the first valid candidate
-                    negatives[r][i], sources[r][i] = parse_reply(replies[reasons.index(None)]), "llm"
+                    negatives[r][i], sources[r][i] = parsed[reasons.index(None)], "llm"
                     stats[r].accepted["llm"] += 1
                 else:
                     stats[r].rejected[reasons[0]] += 1
