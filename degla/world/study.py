@@ -26,8 +26,9 @@ import numpy as np
 from ..atomic_io import write_file_atomic, write_json_atomic, write_text_atomic
 from ..cli import Stage
 from ..configuration_degla import objective_fields
+from .pipeline import WORLD_RECIPE
 
-WORLD_LR = 3e-4
+WORLD_LR, WORLD_EMA_DECAY = WORLD_RECIPE["learning_rate"], WORLD_RECIPE["ema_decay"]
 PAPER = {f.name: f.default for f in objective_fields() if f.name.startswith("lambda_")}  # the paper's λ1-3
 OFF = {name: 0.0 for name in PAPER}
 
@@ -48,6 +49,11 @@ TASKS = ("sugarcrepe", "aro", "zeroshot", "retrieval")
 METRICS = ("Replace", "Swap", "Add", "SugarCrepe", "VG-Rel.", "VG-Attr.", "Order", "ARO", "Compositional",
            "ZS seen", "ZS held-out", "Retrieval R@1")
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def world_point(**overrides) -> dict:
+    """A configuration: the world recipe's learning rate and EMA decay, changed by `overrides`."""
+    return {"learning_rate": WORLD_LR, "ema_decay": WORLD_EMA_DECAY, **overrides}
 
 
 def run_name(overrides: dict) -> str:
@@ -73,7 +79,7 @@ def design() -> list[Point]:
     points: dict[str, Point] = {}
 
     def add(label: str, overrides: dict, series: str):
-        overrides = {"learning_rate": WORLD_LR, "ema_decay": 0.97, **overrides}
+        overrides = world_point(**overrides)
         key = run_name(overrides)
         old = points.get(key)
         points[key] = Point(old.label if old else label, overrides, (*(old.series if old else ()), series))
@@ -248,19 +254,19 @@ def _t_claim(id_: str, text: str, metric: str, direction: int, stat: tuple[float
     return Claim(id_, text, metric, direction, mean, mean - half, mean + half, n, test)
 
 
-def degla_point(lr: float, lambda_distill: float = 0.005, ema_decay: float = 0.97) -> dict:
-    return {"learning_rate": lr, "ema_decay": ema_decay, **PAPER, "lambda_distill": lambda_distill}
+def degla_point(lr: float, lambda_distill: float = PAPER["lambda_distill"], ema_decay: float = WORLD_EMA_DECAY) -> dict:
+    return world_point(**{**PAPER, "lambda_distill": lambda_distill}, learning_rate=lr, ema_decay=ema_decay)
 
 
 def negclip_point(lr: float) -> dict:
-    return {"learning_rate": lr, "ema_decay": 0.97, **OFF}
+    return world_point(**OFF, learning_rate=lr)
 
 
 def claims(runs: dict[str, dict[int, dict]], base: dict) -> list[Claim]:
     """The pre-registered comparisons (docs/world.md). `runs[configuration key][seed]` is a run's summary."""
 
     def of(overrides: dict) -> dict[int, dict]:
-        return runs[run_name({"learning_rate": WORLD_LR, "ema_decay": 0.97, **overrides})]
+        return runs[run_name(world_point(**overrides))]
 
     negclip, degla = of(ABLATION["negclip"]), of(ABLATION["degla"])
     out = []
@@ -420,7 +426,6 @@ def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None
         runs.setdefault(key, {})[seed] = entry["summary"]
     found = claims(runs, base["summary"]) if not only else []
     os.makedirs(output_dir, exist_ok=True)
-    from .pipeline import WORLD_RECIPE
 
     captions = len(load_from_disk(build_negatives_dataset(cache_dir=cache_dir)))
     steps = captions // WORLD_RECIPE["per_device_train_batch_size"] * WORLD_RECIPE["num_train_epochs"]
