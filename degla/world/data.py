@@ -45,9 +45,8 @@ def finetuning_dataset(n_images: int = 2000, seed: int = 0, image_dir: str | Non
             images.append(path if path is not None else pil)
             paths.append(path)
     columns = {CAPTION: captions, IMAGE: images}
-    if image_dir is not None:
-        columns[IMAGE_PATH] = paths
     features = negatives_features(rules=(), image=IMAGE, with_sources=False)
     if image_dir is not None:
+        columns[IMAGE_PATH] = paths
         features[IMAGE_PATH] = datasets.Value("string")
     return datasets.Dataset.from_dict(columns, features=features)
