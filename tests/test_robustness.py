@@ -112,6 +112,16 @@ def test_an_export_killed_between_files_leaves_the_old_export_whole(tiny_model_d
     torch.testing.assert_close(CLIPModel.from_pretrained(tmp_path / "clip").logit_scale, model.student.logit_scale)
 
 
+def test_a_save_ignores_what_a_killed_save_left_behind(tiny_model_dir, tiny_dataset_dir, tmp_path):
+    trainer, _ = build_trainer(*parse_stage_arguments(TRAINING, quick(tiny_model_dir, tiny_dataset_dir, tmp_path)))
+    leftover = tmp_path / ".saving.tmp"  # a save killed after writing some files
+    leftover.mkdir()
+    (leftover / "stale.bin").write_text("from the killed save")
+    trainer.save_model()
+    assert not (tmp_path / "stale.bin").exists() and not leftover.exists()
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "config.json").exists()
+
+
 def test_atomic_files_and_folders_get_the_umask_mode_and_processes_never_share_a_temporary_file(tmp_path):
     import stat
     from concurrent.futures import ProcessPoolExecutor

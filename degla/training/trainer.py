@@ -220,6 +220,7 @@ class DeGLATrainer(Trainer):
         if not self.args.should_save:  # other ranks only join collectives, if any
             return super()._save(output_dir, state_dict=state_dict)
         tmp = os.path.join(output_dir, ".saving.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)  # what a killed save left behind is not part of this one
         super()._save(tmp, state_dict=state_dict)
         names = sorted(os.listdir(tmp), key=lambda name: name.endswith(".safetensors"))
         for name in names:
