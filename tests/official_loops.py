@@ -11,6 +11,19 @@ with open_clip itself).
   `evaluate_scores` (`np.argmax(...) == 1` for VG with `[false, true]`, `== 0` for Order with the true caption
   first); the macro accuracies of the "Replicate ARO!" notebook (VG-Relation without ARO's excluded
   relations, VG-Attribution over attribute pairs with at least 25 examples).
+- Winoground: the CLIP evaluation notebook linked from the facebook/winoground dataset card (Colab file
+  15wwOSte2CjTazdnCWYUm2VPlFbk2NGc0; the copy read is juletx/spatial-reasoning
+  `evaluation/winoground_clip_b32.ipynb` @ c1f6a57c239d2bb0c3d2c2bac227f1fcc1292103): `get_clip_scores` (four
+  independent image-caption scores per example), `text_correct` / `image_correct` / `group_correct`.
+- SugarCrepe++: Sri-Harsha/scpp `VLMs/test_Variants_CLIP.py` @ c083bbf039a5ca215acaf25e7ee736d2ea6f3864 (image,
+  P1, P2 and negative encoded one by one, `nn.CosineSimilarity(dim=1, eps=1e-6)`, the four accuracies).
+- VL-CheckList: om-ai-lab/VL-CheckList @ 6f8d6a3281c401b89e4e154f46c6974ec2df3a82, `DataLoader.load_itc_samples`
+  (`vl_checklist/data_loader.py`, with the `corpus/v1/<type>/<name>.yaml` ANNO_PATH / IMG_ROOT of each file),
+  the `itc` branch of `Evaluate.eval` (`vl_checklist/evaluate.py`: MAX_NUM/2 entries, batches of BATCH_SIZE,
+  `texts_pos[0]` vs `texts_neg[0]`, `total_acc = round(accuracy, 4)`), and the averaging over `corpus.json` of
+  `radar.py::generate_chart` with the Object / Attribute / Relation means of facebookresearch/DCI
+  `densely_captioned_images/repro/eval/run_vlc.py::score_vlc`. The model's `predict` is DCI's
+  `VLCtoHFCLIPWrap.predict`: per (image, text) pair of the batch, its score (the diagonal).
 
 A `model` here has `encode_image(list of PIL images) -> [B, D]` and `encode_text(list of str) -> [B, D]`, both
 L2-normalised, each running the checkpoint's own preprocessing and tokenizer.
@@ -114,3 +127,316 @@ def aro_macro(correct: np.ndarray, groups: list[str], excluded=(), min_count: in
     accuracies = [correct[groups == g].mean() for g in np.unique(groups)
                   if g not in set(excluded) and (groups == g).sum() >= min_count]
     return float(np.mean(accuracies))
+
+
+# ---------------------------------------------------------------------------------------------------- Winoground
+def winoground_text_correct(result):
+    return result["c0_i0"] > result["c1_i0"] and result["c1_i1"] > result["c0_i1"]
+
+
+def winoground_image_correct(result):
+    return result["c0_i0"] > result["c0_i1"] and result["c1_i1"] > result["c1_i0"]
+
+
+def winoground_group_correct(result):
+    return winoground_image_correct(result) and winoground_text_correct(result)
+
+
+@torch.no_grad()
+def winoground_clip_scores(model, winoground: list[dict]) -> list[dict]:
+    """`get_all_clip_scores`: per example (PIL `image_0`, `image_1`, `caption_0`, `caption_1`), four independent
+    image-caption scores."""
+    scores = []
+    for id in range(len(winoground)):
+        example = winoground[id]
+        out = {"id": id}
+        for c in (0, 1):
+            for i in (0, 1):
+                image = model.encode_image([example[f"image_{i}"].convert("RGB")])
+                text = model.encode_text([example[f"caption_{c}"]])
+                out[f"c{c}_i{i}"] = (text @ image.t()).item()
+        scores.append(out)
+    return scores
+
+
+# -------------------------------------------------------------------------------------------------- SugarCrepe++
+@torch.no_grad()
+def sugarcrepe_pp_variants_clip(model, data_path: str, img_path: str) -> dict[str, dict]:
+    """Per file: the accuracies the script prints and, per record, (full, img_p1, img_p2, text) decisions and the
+    six cosines (cos_p1, cos_p2, cos_neg, cos_p1p2, cos_p1_neg, cos_p2_neg)."""
+    out = {}
+    for fname in sorted(f for f in os.listdir(data_path) if f.endswith(".json")):  # the fixture has a LICENSE too
+        data = json.load(open(os.path.join(data_path, fname)))
+        total = correct_img_p1 = correct_img_p2 = correct_full = correct_text = 0
+        rows = []
+        for line in data:
+            p1, neg, p2 = line["caption"], line["negative_caption"], line["caption2"]
+            image = Image.open(os.path.join(img_path, line["filename"]))
+            img_feats = model.encode_image([image])
+            p1_feats, p2_feats, neg_feats = (model.encode_text([p1]), model.encode_text([p2]),
+                                             model.encode_text([neg]))
+            cos = torch.nn.CosineSimilarity(dim=1, eps=1e-6)
+            cos_p1, cos_p2, cos_neg = cos(img_feats, p1_feats), cos(img_feats, p2_feats), cos(img_feats, neg_feats)
+            cos_p1p2, cos_p1_neg, cos_p2_neg = cos(p1_feats, p2_feats), cos(p1_feats, neg_feats), cos(p2_feats,
+                                                                                                       neg_feats)
+            total += 1
+            full, img_p1, img_p2 = bool(cos_p1 > cos_neg and cos_p2 > cos_neg), bool(cos_p1 > cos_neg), bool(
+                cos_p2 > cos_neg)
+            text = bool(cos_p1p2 > cos_p1_neg and cos_p1p2 > cos_p2_neg)
+            correct_full, correct_img_p1 = correct_full + full, correct_img_p1 + img_p1
+            correct_img_p2, correct_text = correct_img_p2 + img_p2, correct_text + text
+            rows.append(((full, img_p1, img_p2, text), [float(x) for x in (cos_p1, cos_p2, cos_neg, cos_p1p2,
+                                                                           cos_p1_neg, cos_p2_neg)]))
+        out[fname[: -len(".json")]] = {
+            "image-to-text": float(correct_full) / float(total), "Image-P1-Neg": float(correct_img_p1) / float(total),
+            "Image-P2-Neg": float(correct_img_p2) / float(total), "text-only": float(correct_text) / float(total),
+            "rows": rows}
+    return out
+
+
+# -------------------------------------------------------------------------------------------------- VL-CheckList
+# corpus.json of om-ai-lab/VL-CheckList (the radar chart's and score_vlc's grouping of result files)
+VL_CHECKLIST_CORPUS = {
+    "large": {
+        "vg": ["Object_Size_large_vg_obj", "Object_Size_large_vg_subj"],
+        "swig": [
+            "Object_Size_large_swig_agent",
+            "Object_Size_large_swig_destination",
+            "Object_Size_large_swig_item",
+            "Object_Size_large_swig_tool",
+        ],
+        "hake": ["Object_Size_large_hake"],
+    },
+    "medium": {
+        "vg": ["Object_Size_medium_vg_obj", "Object_Size_medium_vg_subj"],
+        "swig": [
+            "Object_Size_medium_swig_agent",
+            "Object_Size_medium_swig_destination",
+            "Object_Size_medium_swig_item",
+            "Object_Size_medium_swig_tool",
+        ],
+        "hake": ["Object_Size_medium_hake"],
+    },
+    "small": {
+        "vg": ["Object_Size_small_vg_obj", "Object_Size_small_vg_subj"],
+        "swig": [
+            "Object_Size_small_swig_agent",
+            "Object_Size_small_swig_destination",
+            "Object_Size_small_swig_item",
+            "Object_Size_small_swig_tool",
+        ],
+        "hake": ["Object_Size_small_hake"],
+    },
+    "center": {
+        "vg": ["Object_Location_center_vg_obj", "Object_Location_center_vg_subj"],
+        "swig": [
+            "Object_Location_center_swig_agent",
+            "Object_Location_center_swig_destination",
+            "Object_Location_center_swig_item",
+            "Object_Location_center_swig_tool",
+        ],
+        "hake": ["Object_Location_center_hake"],
+    },
+    "mid": {
+        "vg": ["Object_Location_mid_vg_obj", "Object_Location_mid_vg_subj"],
+        "swig": [
+            "Object_Location_mid_swig_agent",
+            "Object_Location_mid_swig_destination",
+            "Object_Location_mid_swig_item",
+            "Object_Location_mid_swig_tool",
+        ],
+        "hake": ["Object_Location_mid_hake"],
+    },
+    "margin": {
+        "vg": ["Object_Location_margin_vg_obj", "Object_Location_margin_vg_subj"],
+        "swig": [
+            "Object_Location_margin_swig_agent",
+            "Object_Location_margin_swig_destination",
+            "Object_Location_margin_swig_item",
+            "Object_Location_margin_swig_tool",
+        ],
+        "hake": ["Object_Location_margin_hake"],
+    },
+    "color": {
+        "vg": ["Attribute_color_vg"],
+        "vaw": ["Attribute_color_vaw"],
+    },
+    "material": {
+        "vg": ["Attribute_material_vg"],
+        "vaw": ["Attribute_material_vaw"],
+    },
+    "action_a": {
+        "vg": ["Attribute_action_vg"],
+        "vaw": ["Attribute_action_vaw"],
+    },
+    "size": {
+        "vg": ["Attribute_size_vg"],
+        "vaw": ["Attribute_size_vaw"],
+    },
+    "state": {
+        "vg": ["Attribute_state_vg"],
+        "vaw": ["Attribute_state_vaw"],
+    },
+    "action_r": {
+        "vg": ["Relation_action_vg"],
+        "swig": ["Relation_action_swig"],
+        "hake": ["Relation_action_hake"],
+    },
+    "spatial": {
+        "vg": ["Relation_spatial_vg"],
+    },
+}
+# corpus/v1/<type>/<name>.yaml: (ANNO_PATH, IMG_ROOT) of each evaluated (type, corpus name)
+VL_CHECKLIST_YAML = {
+    "Attribute/action/vaw": ("data/Attribute/vaw/action.json", "vg"),
+    "Attribute/action/vg": ("data/Attribute/vg/action.json", "vg"),
+    "Attribute/color/vaw": ("data/Attribute/vaw/color.json", "vg"),
+    "Attribute/color/vg": ("data/Attribute/vg/color.json", "vg"),
+    "Attribute/material/vaw": ("data/Attribute/vaw/material.json", "vg/"),
+    "Attribute/material/vg": ("data/Attribute/vg/material.json", "vg/"),
+    "Attribute/size/vaw": ("data/Attribute/vaw/size.json", "vg/"),
+    "Attribute/size/vg": ("data/Attribute/vg/size.json", "vg/"),
+    "Attribute/state/vaw": ("data/Attribute/vaw/state.json", "vg/"),
+    "Attribute/state/vg": ("data/Attribute/vg/state.json", "vg/"),
+    "Object/Location/center/hake": ("data/Object/Location/hake_location/hake_obj_center.json", "hake/"),
+    "Object/Location/center/swig_agent": (
+        "data/Object/Location/swig_location/swig_agent/swig_agent_center.json", "swig/",
+    ),
+    "Object/Location/center/swig_destination": (
+        "data/Object/Location/swig_location/swig_destination/swig_destination_center.json", "swig/",
+    ),
+    "Object/Location/center/swig_item": ("data/Object/Location/swig_location/swig_item/swig_item_center.json", "swig/"),
+    "Object/Location/center/swig_tool": ("data/Object/Location/swig_location/swig_tool/swig_tool_center.json", "swig/"),
+    "Object/Location/center/vg_obj": ("data/Object/Location/vg_location/vg_obj_center.json", "vg/"),
+    "Object/Location/center/vg_subj": ("data/Object/Location/vg_location/vg_subj_center.json", "vg/"),
+    "Object/Location/margin/hake": ("data/Object/Location/hake_location/hake_obj_margin.json", "hake/"),
+    "Object/Location/margin/swig_agent": (
+        "data/Object/Location/swig_location/swig_agent/swig_agent_margin.json", "swig/",
+    ),
+    "Object/Location/margin/swig_destination": (
+        "data/Object/Location/swig_location/swig_destination/swig_destination_margin.json", "swig/",
+    ),
+    "Object/Location/margin/swig_item": ("data/Object/Location/swig_location/swig_item/swig_item_margin.json", "swig/"),
+    "Object/Location/margin/swig_tool": ("data/Object/Location/swig_location/swig_tool/swig_tool_margin.json", "swig/"),
+    "Object/Location/margin/vg_obj": ("data/Object/Location/vg_location/vg_obj_margin.json", "vg/"),
+    "Object/Location/margin/vg_subj": ("data/Object/Location/vg_location/vg_subj_margin.json", "vg/"),
+    "Object/Location/mid/hake": ("data/Object/Location/hake_location/hake_obj_mid.json", "hake/"),
+    "Object/Location/mid/swig_agent": ("data/Object/Location/swig_location/swig_agent/swig_agent_mid.json", "swig/"),
+    "Object/Location/mid/swig_destination": (
+        "data/Object/Location/swig_location/swig_destination/swig_destination_mid.json", "swig/",
+    ),
+    "Object/Location/mid/swig_item": ("data/Object/Location/swig_location/swig_item/swig_item_mid.json", "swig/"),
+    "Object/Location/mid/swig_tool": ("data/Object/Location/swig_location/swig_tool/swig_tool_mid.json", "swig/"),
+    "Object/Location/mid/vg_obj": ("data/Object/Location/vg_location/vg_obj_mid.json", "vg/"),
+    "Object/Location/mid/vg_subj": ("data/Object/Location/vg_location/vg_subj_mid.json", "vg/"),
+    "Object/Size/large/hake": ("data/Object/Size/hake_size/hake_obj_large.json", "hake/"),
+    "Object/Size/large/swig_agent": ("data/Object/Size/swig_size/swig_agent/swig_agent_large.json", "swig/"),
+    "Object/Size/large/swig_destination": (
+        "data/Object/Size/swig_size/swig_destination/swig_destination_large.json", "swig/",
+    ),
+    "Object/Size/large/swig_item": ("data/Object/Size/swig_size/swig_item/swig_item_large.json", "swig/"),
+    "Object/Size/large/swig_tool": ("data/Object/Size/swig_size/swig_tool/swig_tool_large.json", "swig/"),
+    "Object/Size/large/vg_obj": ("data/Object/Size/vg_size/vg_obj_large.json", "vg/"),
+    "Object/Size/large/vg_subj": ("data/Object/Size/vg_size/vg_subj_large.json", "vg/"),
+    "Object/Size/medium/hake": ("data/Object/Size/hake_size/hake_obj_medium.json", "hake/"),
+    "Object/Size/medium/swig_agent": ("data/Object/Size/swig_size/swig_agent/swig_agent_medium.json", "swig/"),
+    "Object/Size/medium/swig_destination": (
+        "data/Object/Size/swig_size/swig_destination/swig_destination_medium.json", "swig/",
+    ),
+    "Object/Size/medium/swig_item": ("data/Object/Size/swig_size/swig_item/swig_item_medium.json", "swig/"),
+    "Object/Size/medium/swig_tool": ("data/Object/Size/swig_size/swig_tool/swig_tool_medium.json", "swig/"),
+    "Object/Size/medium/vg_obj": ("data/Object/Size/vg_size/vg_obj_medium.json", "vg/"),
+    "Object/Size/medium/vg_subj": ("data/Object/Size/vg_size/vg_subj_medium.json", "vg/"),
+    "Object/Size/small/hake": ("data/Object/Size/hake_size/hake_obj_small.json", "hake/"),
+    "Object/Size/small/swig_agent": ("data/Object/Size/swig_size/swig_agent/swig_agent_small.json", "swig/"),
+    "Object/Size/small/swig_destination": (
+        "data/Object/Size/swig_size/swig_destination/swig_destination_small.json", "swig/",
+    ),
+    "Object/Size/small/swig_item": ("data/Object/Size/swig_size/swig_item/swig_item_small.json", "swig/"),
+    "Object/Size/small/swig_tool": ("data/Object/Size/swig_size/swig_tool/swig_tool_small.json", "swig/"),
+    "Object/Size/small/vg_obj": ("data/Object/Size/vg_size/vg_obj_small.json", "vg/"),
+    "Object/Size/small/vg_subj": ("data/Object/Size/vg_size/vg_subj_small.json", "vg/"),
+    "Relation/action/hake": ("data/Relation/hake_action.json", "hake/"),
+    "Relation/action/swig": ("data/Relation/swig_action.json", "swig/"),
+    "Relation/action/vg": ("data/Relation/vg/action.json", "vg/"),
+    "Relation/spatial/vg": ("data/Relation/vg/spatial.json", "vg/"),
+}
+VL_CHECKLIST_ORDER = ["O-Large", "O-Medium", "O-Small", "O-Center", "O-Mid", "O-Margin", "A-Color", "A-Material",
+                      "A-Size", "A-State", "A-Action", "R-action", "R-spatial"]  # score_vlc's labels, as printed
+
+
+def vl_checklist_load_itc_samples(corpus_names: list, type, cur_dir: str, image_roots: dict[str, str]):
+    """`DataLoader.load_itc_samples`, the yaml read from VL_CHECKLIST_YAML; `image_roots` maps each IMG_ROOT
+    (relative to the working directory in the original) to a folder."""
+    corpus = {}
+    for corpus_name in corpus_names:
+        corpus[corpus_name] = []
+        anno_path, img_root = VL_CHECKLIST_YAML[f"{type}/{corpus_name}"]
+        m = json.load(open(os.path.join(cur_dir, anno_path)))
+        for x in m:
+            path, texts_dict = x
+            path = os.path.join(image_roots[img_root.rstrip("/")], path)
+            if os.path.exists(path):
+                corpus[corpus_name].append({"path": path, "texts_pos": texts_dict["POS"],
+                                            "texts_neg": texts_dict["NEG"]})
+    return corpus
+
+
+class VLChecklistCLIPWrap:
+    """DCI's `VLCtoHFCLIPWrap.predict`: the score of each (image, text) pair of a batch."""
+
+    def __init__(self, model):
+        self.model = model
+
+    @torch.no_grad()
+    def predict(self, images: list, texts: list, src_type: str = "local"):
+        loaded_images = [Image.open(p) for p in images]
+        probs = (self.model.encode_image(loaded_images) * self.model.encode_text(texts)).sum(-1).tolist()
+        return {"probs": [(None, p) for p in probs]}
+
+
+def vl_checklist_itc(model, types: list[str], data_names: dict[str, list[str]], cur_dir: str,
+                     image_roots: dict[str, str], max_num: int = 2000, batch_size: int = 4):
+    """The `itc` branch of `Evaluate.eval` for every type: {f"{type with _}_{name}": (total_acc, [(correct,
+    pos_score, neg_score)])}."""
+    out = {}
+    for data_type in types:
+        d = vl_checklist_load_itc_samples(data_names[data_type], data_type, cur_dir, image_roots)
+        for name in d:
+            if max_num:
+                d[name] = d[name][: int(max_num / 2)]
+            num_t, num_f, rows = 0, 0, []
+            for start in range(0, len(d[name]), batch_size):
+                batch = d[name][start : start + batch_size]
+                images = [z["path"] for z in batch]
+                texts_pos = [z["texts_pos"][0] for z in batch]
+                texts_neg = [z["texts_neg"][0] for z in batch]
+                result_pos = model.predict(images, texts_pos, src_type="local")
+                result_neg = model.predict(images, texts_neg, src_type="local")
+                for pos, neg in zip(result_pos["probs"], result_neg["probs"]):
+                    if pos[1] > neg[1]:
+                        num_t += 1
+                    else:
+                        num_f += 1
+                    rows.append((pos[1] > neg[1], pos[1], neg[1]))
+            accuracy = float(num_t) / (num_t + num_f)
+            out[f"{data_type.replace('/', '_')}_{name}"] = (round(accuracy, 4), rows)
+    return out
+
+
+def vl_checklist_score(total_acc: dict[str, float]):
+    """`score_vlc` (radar.py's per-type averaging over corpus.json, then Object / Attribute / Relation)."""
+    m = VL_CHECKLIST_CORPUS
+    score_list = []
+    for item in m.keys():
+        data_num = len(m[item].keys())
+        data_score = []
+        for data in m[item].keys():
+            score = 0
+            file_num = len(m[item][data])
+            for file in m[item][data]:
+                score += total_acc[file]
+            data_score.append(score / file_num)
+        score_list.append(sum(data_score) / data_num)
+    overall_scores = [sum(score_list[0:6]) / 6, sum(score_list[6:11]) / 5, sum(score_list[11:]) / 2]
+    return dict(zip(m.keys(), score_list)), dict(zip(["Object", "Attribute", "Relation"], overall_scores))

@@ -134,8 +134,8 @@ def test_cli_help_lists_every_data_option():
 
 
 def test_cli_rejects_unknown_task(world):
-    with pytest.raises(ValueError, match=r"unknown task\(s\) \['winoground'\]"):
-        run(EVALUATION, ["--model_name_or_path", world["model"], "--tasks", "sugarcrepe,winoground", "--output_dir",
+    with pytest.raises(ValueError, match=r"unknown task\(s\) \['nocaps'\]"):
+        run(EVALUATION, ["--model_name_or_path", world["model"], "--tasks", "sugarcrepe,nocaps", "--output_dir",
                          str(world["root"] / "bad")])
 
 

@@ -61,6 +61,30 @@ class EvalDataConfig:
         "[:LABEL_COLUMN[:TRAIN_SPLIT]]]] (a `datasets` hub dataset). Known names without a source use the "
         "hub dataset listed in degla/eval/data/zeroshot_datasets.json (network)."})
 
+    # beyond the paper: Winoground, SugarCrepe++, VL-CheckList
+    winoground_dir: str | None = field(default=None, metadata={"help": "Local copy of Winoground: the release "
+        "layout (examples.jsonl + images/<name>.png, or under data/), a datasets save_to_disk folder, or parquet "
+        "files, with the Hub dataset's columns (id, image_0, image_1, caption_0, caption_1, tag, secondary_tag, "
+        "num_main_preds, collapsed_tag)."})
+    winoground_hub_id: str | None = field(default=None, metadata={"help": "Hub dataset of Winoground, "
+        "e.g. facebook/winoground (gated: accept its licence and log in; network). Instead of --winoground_dir."})
+    sugarcrepe_pp_dir: str | None = field(default=None, metadata={"help": "SugarCrepe++ annotation folder "
+        "(the scpp repository's data/: replace_att.json, replace_obj.json, replace_rel.json, swap_att.json, "
+        "swap_obj.json, each [{id, filename, caption, caption2, negative_caption}]); images from "
+        "--coco_val2017_dir."})
+    vl_checklist_dir: str | None = field(default=None, metadata={"help": "VL-CheckList annotations: the "
+        "repository's folder or its data/ (Object/..., Attribute/..., Relation/... JSON lists of "
+        "[image_path, {POS, NEG}])."})
+    vl_checklist_vg_dir: str | None = field(default=None, metadata={"help": "VL-CheckList's vg/ image folder "
+        "(VG_100K/, VG_100K_2/): the VG and VAW files."})
+    vl_checklist_swig_dir: str | None = field(default=None, metadata={"help": "VL-CheckList's swig/ image "
+        "folder (SWiG images_512): the SWiG files."})
+    vl_checklist_hake_dir: str | None = field(default=None, metadata={"help": "VL-CheckList's hake/ image "
+        "folder (hake_images_20190730/, hico_20160224_det/, openimages/, ...): the HAKE files."})
+    vl_checklist_max_num: int = field(default=2000, metadata={"help": "MAX_NUM of VL-CheckList's config (2000 "
+        "in its sample config and in DCI's): the first MAX_NUM/2 entries with an image of each file are scored, "
+        "as its ITC evaluation does; 0 scores every entry."})
+
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)

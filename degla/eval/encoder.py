@@ -232,7 +232,7 @@ class CLIPFeatureEncoder:
         batches = [refs[i : i + self.batch_size] for i in range(0, len(refs), self.batch_size)]
         # `loader` decodes/crops the images of a batch in parallel; `prefetch` prepares batch i+1 during batch i
         with ThreadPoolExecutor(max(1, self.num_workers)) as loader, ThreadPoolExecutor(1) as prefetch:
-            load_batch = lambda batch: list(loader.map(ImageRef.load, batch))  # noqa: E731
+            load_batch = lambda batch: list(loader.map(lambda ref: ref.load(), batch))  # noqa: E731
             pending = prefetch.submit(load_batch, batches[0]) if batches else None
             for i in tqdm(range(len(batches)), desc=desc, disable=not self.show_progress, unit="batch"):
                 images = pending.result()
