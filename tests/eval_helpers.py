@@ -9,7 +9,9 @@ from collections import defaultdict
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
+from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from degla.eval.encoder import EncodingStats
 
@@ -198,3 +200,26 @@ def unit_score_vector(score: float, dim: int = 4) -> list[float]:
     v = [0.0] * dim
     v[0], v[1] = score, float(np.sqrt(max(0.0, 1 - score * score)))
     return v
+
+
+SCORE_TOLERANCE = 1e-5  # float32 noise between batched and one-at-a-time encoding
+
+
+class ReferenceCLIP:
+    """A transformers CLIPModel driven as the official scripts drive OpenAI's model: torchvision's transform and
+    `clip.tokenize`, one call per batch given, L2-normalised."""
+
+    def __init__(self, model):
+        self.model, self.tokenizer = model, openai_simple_tokenizer()
+        self.size = model.config.vision_config.image_size
+        self.context_length = model.config.text_config.max_position_embeddings
+
+    @torch.no_grad()
+    def encode_image(self, images):
+        pixels = np.stack([torchvision_clip_pixels(im, self.size, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD) for im in images])
+        return F.normalize(self.model.get_image_features(pixel_values=torch.from_numpy(pixels)).pooler_output, dim=-1)
+
+    @torch.no_grad()
+    def encode_text(self, texts):
+        ids = openai_tokenize(self.tokenizer, texts, self.context_length)
+        return F.normalize(self.model.get_text_features(input_ids=ids).pooler_output, dim=-1)

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_eval_parity import SCORE_TOLERANCE, ReferenceCLIP
 from transformers import CLIPModel, CLIPProcessor
 
 from degla.eval import TASKS, CLIPFeatureEncoder, EvalDataConfig, render_markdown
@@ -21,7 +20,7 @@ from degla.eval.tables import compositional_average, wider_compositional_average
 from degla.eval.tasks import EvalDataError, sugarcrepe, sugarcrepe_pp, vl_checklist, winoground
 
 import official_loops as official
-from eval_helpers import save_photos, save_tiny_clip
+from eval_helpers import SCORE_TOLERANCE, ReferenceCLIP, save_photos, save_tiny_clip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")

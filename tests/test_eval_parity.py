@@ -12,9 +12,7 @@ import os
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from transformers import CLIPModel, CLIPProcessor
-from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from degla.eval import TASKS, CLIPFeatureEncoder, EvalDataConfig
 from degla.eval.tasks import aro, valse
@@ -22,31 +20,10 @@ from degla.eval.tasks.common import candidate_scores, load_metric
 from degla.eval.tasks.order_perturbations import LexiconTagger, order_candidates
 
 import official_loops as official
-from eval_helpers import (ORDER_LEXICON, SHORT_CAPTIONS, openai_simple_tokenizer, openai_tokenize, real_photos,
-                          save_photos, save_tiny_clip, synthetic_vg_records, torchvision_clip_pixels)
+from eval_helpers import (ORDER_LEXICON, SCORE_TOLERANCE, SHORT_CAPTIONS, ReferenceCLIP, real_photos, save_photos,
+                          save_tiny_clip, synthetic_vg_records)
 
-SCORE_TOLERANCE = 1e-5  # float32 noise between batched and one-at-a-time encoding
 VALSE_PER_INSTRUMENT = 12
-
-
-class ReferenceCLIP:
-    """A transformers CLIPModel driven as the official scripts drive OpenAI's model: torchvision's transform and
-    `clip.tokenize`, one call per batch given, L2-normalised."""
-
-    def __init__(self, model):
-        self.model, self.tokenizer = model, openai_simple_tokenizer()
-        self.size = model.config.vision_config.image_size
-        self.context_length = model.config.text_config.max_position_embeddings
-
-    @torch.no_grad()
-    def encode_image(self, images):
-        pixels = np.stack([torchvision_clip_pixels(im, self.size, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD) for im in images])
-        return F.normalize(self.model.get_image_features(pixel_values=torch.from_numpy(pixels)).pooler_output, dim=-1)
-
-    @torch.no_grad()
-    def encode_text(self, texts):
-        ids = openai_tokenize(self.tokenizer, texts, self.context_length)
-        return F.normalize(self.model.get_text_features(input_ids=ids).pooler_output, dim=-1)
 
 
 @pytest.fixture(scope="module")
