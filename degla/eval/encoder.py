@@ -212,9 +212,9 @@ class FeatureEncoder:
         check_dual_encoder(type(model), model_name_or_path)
         try:
             processor = AutoProcessor.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
-        except ImportError as err:  # e.g. SiglipTokenizer without sentencepiece
-            raise InputError(f"--model_name_or_path {model_name_or_path}: its processor needs a package that is not "
-                             f"installed ({err}); for SigLIP: pip install 'degla[siglip]'") from err
+        except (ImportError, ValueError) as err:  # e.g. SiglipTokenizer without sentencepiece / protobuf
+            raise InputError(f"--model_name_or_path {model_name_or_path}: cannot load its processor ({err}); a SigLIP "
+                             "tokenizer needs `pip install 'degla[siglip]'` (sentencepiece, protobuf)") from err
         return cls(model=model.to(device), processor=processor, **kwargs)
 
     def describe(self) -> dict:
