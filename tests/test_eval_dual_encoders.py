@@ -243,3 +243,19 @@ def test_a_model_without_the_dual_encoder_interface_is_one_error(tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert "Traceback" not in proc.stderr and lines[-1].startswith(f"error: --model_name_or_path {path}: BertModel")
     assert "get_image_features" in lines[-1] and "SiglipModel" in lines[-1]
+
+
+def test_a_processor_that_needs_a_missing_package_is_one_error(checkpoints, monkeypatch):
+    """What a user without sentencepiece gets for a SigLIP checkpoint: SiglipTokenizer's ImportError, as an
+    `InputError` naming the model and the extra to install."""
+    from transformers import AutoProcessor
+
+    from degla.errors import InputError
+
+    def no_sentencepiece(*args, **kwargs):
+        raise ImportError("SiglipTokenizer requires the SentencePiece library but it was not found")
+
+    monkeypatch.setattr(AutoProcessor, "from_pretrained", no_sentencepiece)
+    with pytest.raises(InputError, match=r"--model_name_or_path .*tiny-siglip: cannot load its processor .*"
+                                         r"SentencePiece.*degla\[siglip\]"):
+        FeatureEncoder.from_pretrained(checkpoints["siglip"], device="cpu")
