@@ -72,6 +72,25 @@ def save_tiny_siglip2(path: str, seed: int = 0) -> str:
     return path
 
 
+def save_tiny_siglip2_fixres(path: str, seed: int = 0) -> str:
+    """A SigLIP 2 FixRes checkpoint as Google ships them: a `SiglipModel` with a `GemmaTokenizer` (which neither
+    lower-cases nor pads on the right by itself) in a `SiglipProcessor`."""
+    from tokenizers.trainers import BpeTrainer
+    from transformers import GemmaTokenizer, SiglipConfig, SiglipImageProcessorPil, SiglipModel, SiglipProcessor
+
+    tokenizer = GemmaTokenizer()
+    tokenizer._tokenizer.train_from_iterator(corpus(), trainer=BpeTrainer(
+        vocab_size=300, special_tokens=["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]))
+    torch.manual_seed(seed)
+    config = SiglipConfig(text_config=dict(vocab_size=len(tokenizer), max_position_embeddings=64, pad_token_id=0,
+                                           bos_token_id=2, eos_token_id=1, **TINY),
+                          vision_config=dict(image_size=32, patch_size=4, **TINY))
+    SiglipModel(config).save_pretrained(path)
+    image_processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
+    SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(path)
+    return path
+
+
 def save_tiny_align(path: str, seed: int = 0) -> str:
     """`AlignModel` (2-stage EfficientNet, 2-layer BERT) + `AlignProcessor` (uncased `BertTokenizer` over the
     corpus' words; `EfficientNetImageProcessorPil` as kakaobrain/align-base's config, scaled: resize 40, centre

@@ -180,6 +180,25 @@ def test_siglip2_tokens_lowercased_right_padded_and_naflex_inputs_reach_the_mode
     torch.testing.assert_close(feats, torch.nn.functional.normalize(expected, dim=-1), atol=1e-6, rtol=1e-5)
 
 
+def test_siglip2_fixres_with_gemma_tokenizer_is_lowercased_and_right_padded_by_the_harness(tmp_path):
+    """Google's SigLIP 2 FixRes checkpoints are `SiglipModel`s with a Gemma tokenizer that keeps case and pads on
+    the left: the harness lower-cases (big_vision's SigLIP 2 demo) and pads on the right without a mask."""
+    from dual_encoder_helpers import save_tiny_siglip2_fixres
+    from tokenizers import Tokenizer
+
+    path = save_tiny_siglip2_fixres(str(tmp_path / "fixres"))
+    encoder = _encoder(path)
+    assert type(encoder.model).__name__ == "SiglipModel" and type(encoder.tokenizer).__name__ == "GemmaTokenizer"
+    raw = Tokenizer.from_file(os.path.join(path, "tokenizer.json"))
+    assert raw.encode("A Dog").ids != raw.encode("a dog").ids  # the tokenizer itself keeps case
+    inputs = encoder.text_inputs([encoder.prepare_text(t) for t in HARD_TEXTS])
+    assert set(inputs) == {"input_ids"}
+    for text, ids in zip(HARD_TEXTS, inputs["input_ids"].tolist()):
+        expected = raw.encode(text.lower()).ids[:64]
+        assert ids == expected + [raw.token_to_id("<pad>")] * (64 - len(expected)), text
+    assert encoder.encode_texts(["A Dog"]).equal(encoder.encode_texts(["a dog"]))
+
+
 def test_align_pixels_and_tokens_as_coyo_align(checkpoints, tmp_path):
     encoder = _encoder(checkpoints["align"])
     paths = [placeholder_image(str(tmp_path / f"{i}.png"), seed=i, size=(50 + 5 * i, 37)) for i in range(2)]
