@@ -116,6 +116,47 @@ def test_evaluate_clip_scores_each_family_as_its_forward_logits(family, checkpoi
         assert results[name] == pytest.approx(100.0 * correct / len(records), abs=0.01), name
 
 
+@pytest.mark.slow
+def test_siglip2_naflex_runs_every_task(checkpoints, coco, sugarcrepe_dir, valse_dir, tmp_path):
+    """The least CLIP-like family through every task: VALSE (real annotations), ARO (crops), ARO-Order, zero-shot,
+    linear probe and retrieval, next to SugarCrepe, in one scripts/evaluate_clip.py run."""
+    valse = tmp_path / "valse"
+    valse.mkdir()
+    existence = dict(list(json.load(open(os.path.join(valse_dir, "existence.json"))).items())[:40])
+    (valse / "existence.json").write_text(json.dumps(existence))
+    for r in existence.values():
+        placeholder_image(str(tmp_path / "v7w" / r["image_file"]), size=(32, 28))
+    vg = [{"image_path": f"{i % 3}.jpg", "bbox_x": i, "bbox_y": 1, "bbox_w": 20 + i, "bbox_h": 18,
+           "true_caption": f"the dog is on the table {i}", "false_caption": f"the table is on the dog {i}",
+           "relation_name": "on", "attributes": ["red", "small"]} for i in range(6)]
+    for i in range(3):
+        placeholder_image(str(tmp_path / "aro" / "images" / f"{i}.jpg"), seed=i, size=(50, 40))
+    (tmp_path / "aro" / "visual_genome_relation.json").write_text(json.dumps(vg))
+    karpathy = [{"image": f"{i}.jpg", "caption": [f"A small {a} plays with the red ball {j}." for j in range(5)]}
+                for i, a in enumerate(["dog", "cat", "man", "dog"])]
+    for i in range(len(karpathy)):
+        placeholder_image(str(tmp_path / "karpathy" / f"{i}.jpg"), seed=50 + i, size=(40 + 9 * i, 30))
+    (tmp_path / "karpathy.json").write_text(json.dumps(karpathy))
+    (tmp_path / "lexicon.json").write_text(json.dumps({"nouns": ["dog", "cat", "man", "ball"],
+                                                       "adjectives": ["small", "red"]}))
+    for split, n in (("train", 4), ("test", 2)):
+        for c in ("circle", "square"):
+            for i in range(n):
+                placeholder_image(str(tmp_path / "shapes" / split / c / f"{i}.png"), seed=hash((split, c, i)) % 97)
+    out = tmp_path / "run"
+    proc = _run("evaluate_clip.py", "--model_name_or_path", checkpoints["siglip2"], "--tasks", "all",
+                "--output_dir", str(out), "--cache_dir", "none", "--no_progress", "--sugarcrepe_dir", sugarcrepe_dir,
+                "--coco_val2017_dir", coco, "--valse_dir", str(valse), "--valse_visual7w_dir", str(tmp_path / "v7w"),
+                "--aro_dir", str(tmp_path / "aro"), "--coco_karpathy_test_json", str(tmp_path / "karpathy.json"),
+                "--coco_image_root", str(tmp_path / "karpathy"), "--order_pos_lexicon", str(tmp_path / "lexicon.json"),
+                "--zeroshot_sources", f"shapes={tmp_path / 'shapes'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.load(open(out / "results.json"))
+    assert set(results) == {"sugarcrepe", "valse", "aro", "zeroshot", "linear_probe", "retrieval"}
+    assert {"existence"} <= set(results["valse"]) and {"vg_relation", "coco_order"} <= set(results["aro"])
+    assert "coco_i2t_r1" in results["retrieval"] and "shapes" in results["linear_probe"]
+
+
 def _canonicalize(text):
     """HF SiglipTokenizer / open_clip's `canonicalize_text` (big_vision's prompt_engineering.py) written out:
     lower-case, ASCII punctuation removed, whitespace runs to one space."""
