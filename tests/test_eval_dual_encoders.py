@@ -319,3 +319,15 @@ def test_a_processor_that_needs_a_missing_package_is_one_error(checkpoints, monk
     with pytest.raises(InputError, match=r"--model_name_or_path .*tiny-siglip: cannot load its processor .*"
                                          r"SentencePiece.*degla\[siglip\]"):
         FeatureEncoder.from_pretrained(checkpoints["siglip"], device="cpu")
+
+
+def test_a_checkpoint_saved_without_its_image_processor_is_one_error(checkpoints, tmp_path):
+    import shutil
+
+    from degla.errors import InputError
+
+    folder = tmp_path / "no-image-processor"
+    shutil.copytree(checkpoints["siglip"], folder)
+    os.remove(folder / "processor_config.json")
+    with pytest.raises(InputError, match=r"no-image-processor: cannot load its processor .*processor.save_pretrained"):
+        FeatureEncoder.from_pretrained(str(folder), device="cpu")

@@ -185,9 +185,9 @@ class FeatureEncoder:
         image_processor = getattr(self.processor, "image_processor", None)
         self.tokenizer = getattr(self.processor, "tokenizer", None)
         if image_processor is None or self.tokenizer is None:
-            missing = " and ".join(n for n, v in (("an image processor", image_processor),
-                                                   ("a tokenizer", self.tokenizer)) if v is None)
-            raise InputError(f"the processor of {getattr(self.model, 'name_or_path', '') or 'the model'} has no "
+            missing = " and ".join(n for n, v in (("image processor", image_processor),
+                                                   ("tokenizer", self.tokenizer)) if v is None)
+            raise InputError(f"the processor of {getattr(self.model, 'name_or_path', '') or 'the model'} lacks its "
                              f"{missing}: save the checkpoint with its processor (processor.save_pretrained)")
         self.image_processor = (as_openclip_image_processor(image_processor) if self.family.image == "openclip"
                                 else image_processor)
@@ -203,7 +203,8 @@ class FeatureEncoder:
         try:
             config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as err:
-            raise InputError(f"--model_name_or_path {model_name_or_path}: cannot load a model config ({err})") from err
+            raise InputError(f"--model_name_or_path {model_name_or_path}: cannot load a model config "
+                             f"({' '.join(str(err).split())})") from err
         model_class = _auto_model_class(config)
         if model_class is not None:  # known before loading: refuse early
             check_dual_encoder(model_class, model_name_or_path)
@@ -212,9 +213,13 @@ class FeatureEncoder:
         check_dual_encoder(type(model), model_name_or_path)
         try:
             processor = AutoProcessor.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
-        except (ImportError, ValueError) as err:  # e.g. SiglipTokenizer without sentencepiece / protobuf
-            raise InputError(f"--model_name_or_path {model_name_or_path}: cannot load its processor ({err}); a SigLIP "
-                             "tokenizer needs `pip install 'degla[siglip]'` (sentencepiece, protobuf)") from err
+        except (ImportError, OSError, ValueError) as err:  # e.g. SiglipTokenizer without sentencepiece / protobuf
+            reason = " ".join(str(err).split())
+            hint = ("; a SigLIP tokenizer needs `pip install 'degla[siglip]'` (sentencepiece, protobuf)"
+                    if isinstance(err, ImportError) or "sentencepiece" in reason.lower() or "protobuf" in reason.lower()
+                    else "; save the checkpoint with its processor (processor.save_pretrained)")
+            raise InputError(f"--model_name_or_path {model_name_or_path}: cannot load its processor ({reason})"
+                             + hint) from err
         return cls(model=model.to(device), processor=processor, **kwargs)
 
     def describe(self) -> dict:
