@@ -16,8 +16,12 @@ EXTRAS = {
     # benchmarks/parity: the official references. open_clip imports torchvision, so install these beside a torch
     # that has a matching torchvision build (docs/evaluation.md, Parity); scikit-image ships the test photos.
     "parity": ["open-clip-torch>=2.20", "clip-benchmark>=1.6", "scikit-image>=0.21"],
+    # evaluating SigLIP checkpoints: transformers' SiglipTokenizer reads spiece.model with sentencepiece and
+    # needs protobuf (SigLIP 2's and ALIGN's tokenizers need neither)
+    "siglip": ["sentencepiece>=0.2", "protobuf>=4"],
 }
-EXTRAS["dev"] = sorted({"pytest>=8", "ruff>=0.5", "isort>=5.12", "scikit-image>=0.21", *EXTRAS["generation"]})
+EXTRAS["dev"] = sorted({"pytest>=8", "ruff>=0.5", "isort>=5.12", "scikit-image>=0.21", *EXTRAS["generation"],
+                        *EXTRAS["siglip"]})
 
 setup(
     name="degla",

@@ -1,13 +1,17 @@
-"""Batched, de-duplicated, disk-cached CLIP feature extraction shared by every evaluation task.
+"""Batched, de-duplicated, disk-cached feature extraction for any dual encoder, shared by every evaluation task.
 
-Every task asks for the features of a list of images and a list of texts. `CLIPFeatureEncoder` encodes each
+Every task asks for the features of a list of images and a list of texts. `FeatureEncoder` encodes each
 *unique* image and text once, in batches, L2-normalises them, and caches them on disk in a safetensors file
-keyed by a fingerprint of the model (weights + preprocessing) and of the data (the image references with the
-size and modification time of each file, or the texts), so that re-running a report is instant.
+keyed by a fingerprint of the model (weights, family and preprocessing) and of the data (the image references
+with the size and modification time of each file, or the texts), so that re-running a report is instant.
 
-Inputs are prepared as OpenAI's CLIP and open_clip prepare them, the preprocessing behind every published
-number: images through `OpenCLIPImageProcessor` (the checkpoint's processor settings with torchvision's centre
-crop) and texts through `degla.text.clean_text` (ftfy, HTML unescaping, whitespace) before the tokenizer.
+Any model with `get_image_features` and `get_text_features` loads through `AutoModel` / `AutoProcessor`
+(`CLIPModel`, `SiglipModel`, `Siglip2Model`, `AlignModel`, ...). Inputs are prepared as each family's authors
+prepare them (`degla.eval.families`): a CLIP checkpoint's images through `OpenCLIPImageProcessor` (torchvision's
+centre crop, the pixels behind every published CLIP number) and its texts through `degla.text.clean_text` (ftfy,
+HTML unescaping, whitespace); SigLIP's texts lower-cased, padded to 64 tokens and encoded without an attention
+mask as big_vision does; every other family's images through the checkpoint's own image processor, all of whose
+outputs (e.g. SigLIP 2 NaFlex's `pixel_attention_mask` and `spatial_shapes`) reach `get_image_features`.
 """
 
 from __future__ import annotations
@@ -24,11 +28,16 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
-from transformers import CLIPModel, CLIPProcessor
+from transformers import AutoConfig, AutoModel, AutoProcessor
 
 from ..atomic_io import write_file_atomic
+from ..errors import InputError
 from ..text import clean_text
+from .families import Family, family_of
 from .image_processing import as_openclip_image_processor
+
+DUAL_ENCODER_INTERFACE = ("get_image_features", "get_text_features")
+KNOWN_DUAL_ENCODERS = "CLIPModel, SiglipModel, Siglip2Model, AlignModel"
 
 
 @dataclass(frozen=True)
@@ -123,9 +132,12 @@ def _sha(payload: str) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def model_fingerprint(model: torch.nn.Module, image_processor, tokenizer) -> str:
-    """Hash of every parameter and buffer plus the preprocessing: changes whenever features could change."""
+def model_fingerprint(model: torch.nn.Module, image_processor, tokenizer, family: Family | None = None) -> str:
+    """Hash of the model class, every parameter and buffer, and the preprocessing (image processor settings,
+    tokenizer, the family's text recipe): changes whenever features could change, so two families (or one model
+    under two preprocessings) never share cached features."""
     h = hashlib.sha256()
+    h.update(type(model).__name__.encode())
     for name, tensor in sorted(model.state_dict().items()):
         h.update(name.encode())
         h.update(tensor.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy().tobytes())
@@ -133,26 +145,32 @@ def model_fingerprint(model: torch.nn.Module, image_processor, tokenizer) -> str
     h.update(image_processor.to_json_string().encode())
     h.update(str(len(tokenizer)).encode())
     h.update(type(tokenizer).__name__.encode())
+    h.update(json.dumps({"do_lower_case": getattr(tokenizer, "do_lower_case", None),
+                         "padding_side": getattr(tokenizer, "padding_side", None),
+                         "family": (family or family_of(model)).describe()}, sort_keys=True).encode())
     return h.hexdigest()
 
 
 @dataclass
-class CLIPFeatureEncoder:
-    """Wraps a `CLIPModel` and its `CLIPProcessor`; returns L2-normalised features as float32 CPU tensors.
+class FeatureEncoder:
+    """Wraps a dual encoder and its processor; returns L2-normalised features as float32 CPU tensors.
 
     Args:
-        model (`CLIPModel`): any CLIP checkpoint (put in eval mode here).
-        processor (`CLIPProcessor`): its image processor + tokenizer. A CLIP image processor is used with
-            torchvision's centre crop (`OpenCLIPImageProcessor`, the pixels of OpenAI's CLIP and open_clip);
-            texts go through `degla.text.clean_text` before the tokenizer, as in open_clip.
+        model: any model with `get_image_features` and `get_text_features` (`CLIPModel`, `SiglipModel`,
+            `Siglip2Model`, `AlignModel`, ...; put in eval mode here).
+        processor: its processor (an object with `.image_processor` and `.tokenizer`, as `AutoProcessor` loads).
+            Inputs are prepared as the model family's authors prepare them (`degla.eval.families`): a CLIP image
+            processor with torchvision's centre crop (`OpenCLIPImageProcessor`) and open_clip's text cleaning for
+            CLIP; lower-cased texts padded to the text tower's length without an attention mask for SigLIP and
+            SigLIP 2; the checkpoint's own image processor for every other family.
         batch_size (`int`, default 64): images/texts per forward pass.
         cache_dir (`str`, optional): where features are cached; `None` disables the cache.
         num_workers (`int`, default 4): threads decoding/cropping images while the model runs.
         show_progress (`bool`, default True): tqdm bars.
     """
 
-    model: CLIPModel
-    processor: CLIPProcessor
+    model: torch.nn.Module
+    processor: object
     batch_size: int = 64
     cache_dir: str | None = None
     num_workers: int = 4
@@ -160,24 +178,60 @@ class CLIPFeatureEncoder:
     stats: dict[str, EncodingStats] = field(default_factory=dict)
 
     def __post_init__(self):
+        check_dual_encoder(type(self.model), getattr(self.model, "name_or_path", "") or type(self.model).__name__)
         self.model.eval()
         self.device = next(self.model.parameters()).device
-        self.image_processor = as_openclip_image_processor(self.processor.image_processor)
-        self.tokenizer = self.processor.tokenizer
+        self.family = family_of(self.model)
+        image_processor = getattr(self.processor, "image_processor", None)
+        self.tokenizer = getattr(self.processor, "tokenizer", None)
+        if image_processor is None or self.tokenizer is None:
+            missing = " and ".join(n for n, v in (("image processor", image_processor),
+                                                   ("tokenizer", self.tokenizer)) if v is None)
+            raise InputError(f"the processor of {getattr(self.model, 'name_or_path', '') or 'the model'} lacks its "
+                             f"{missing}: save the checkpoint with its processor (processor.save_pretrained)")
+        self.image_processor = (as_openclip_image_processor(image_processor) if self.family.image == "openclip"
+                                else image_processor)
         self._fingerprint = None
 
     @classmethod
-    def from_pretrained(cls, model_name_or_path: str, device: str | None = None, dtype=None, **kwargs):
-        """Load any `CLIPModel` checkpoint (hub id or local folder) with its `CLIPProcessor` (safetensors only)."""
+    def from_pretrained(cls, model_name_or_path: str, device: str | None = None, dtype=None,
+                        trust_remote_code: bool = False, **kwargs):
+        """Load any dual encoder (hub id or local folder) through `AutoModel` with its `AutoProcessor`
+        (safetensors only). A model without `get_image_features` / `get_text_features` is an `InputError` naming
+        it, raised before its weights are read. `trust_remote_code` stays off unless asked for."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model = CLIPModel.from_pretrained(model_name_or_path, use_safetensors=True, dtype=dtype)
-        processor = CLIPProcessor.from_pretrained(model_name_or_path)
+        try:
+            config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as err:
+            raise InputError(f"--model_name_or_path {model_name_or_path}: cannot load a model config "
+                             f"({' '.join(str(err).split())})") from err
+        model_class = _auto_model_class(config)
+        if model_class is not None:  # known before loading: refuse early
+            check_dual_encoder(model_class, model_name_or_path)
+        model = AutoModel.from_pretrained(model_name_or_path, use_safetensors=True, dtype=dtype,
+                                          trust_remote_code=trust_remote_code)
+        check_dual_encoder(type(model), model_name_or_path)
+        try:
+            processor = AutoProcessor.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+        except (ImportError, OSError, ValueError) as err:  # e.g. SiglipTokenizer without sentencepiece / protobuf
+            reason = " ".join(str(err).split())
+            hint = ("; a SigLIP tokenizer needs `pip install 'degla[siglip]'` (sentencepiece, protobuf)"
+                    if isinstance(err, ImportError) or "sentencepiece" in reason.lower() or "protobuf" in reason.lower()
+                    else "; save the checkpoint with its processor (processor.save_pretrained)")
+            raise InputError(f"--model_name_or_path {model_name_or_path}: cannot load its processor ({reason})"
+                             + hint) from err
         return cls(model=model.to(device), processor=processor, **kwargs)
+
+    def describe(self) -> dict:
+        """The family and preprocessing this encoder applies (run_info.json, report)."""
+        return {**self.family.describe(), "model_class": type(self.model).__name__,
+                "image_processor": type(self.image_processor).__name__, "tokenizer": type(self.tokenizer).__name__,
+                "text_max_length": self._text_max_length()}
 
     @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            self._fingerprint = model_fingerprint(self.model, self.image_processor, self.tokenizer)
+            self._fingerprint = model_fingerprint(self.model, self.image_processor, self.tokenizer, self.family)
         return self._fingerprint
 
     def _stats(self, task: str) -> EncodingStats:
@@ -215,10 +269,16 @@ class CLIPFeatureEncoder:
                               cached=from_cache if self.cache_dir else None)
         return feats[torch.as_tensor(index, dtype=torch.long)] if len(refs) else feats
 
+    def prepare_text(self, text: str) -> str:
+        """The text as the family's tokenizer receives it (`clean_text` for CLIP, lower-cased for SigLIP)."""
+        recipe = self.family.text
+        text = clean_text(text) if recipe.clean else text
+        return text.lower() if recipe.lowercase else text
+
     def encode_texts(self, texts: Sequence[str], task: str = "default") -> torch.Tensor:
-        """Features [len(texts), D] in the order of `texts`; each unique text (after `clean_text`) is encoded at
+        """Features [len(texts), D] in the order of `texts`; each unique text (after `prepare_text`) is encoded at
         most once, so identical texts get identical features."""
-        unique, index = _dedup([clean_text(t) for t in texts])
+        unique, index = _dedup([self.prepare_text(t) for t in texts])
         feats, from_cache = self._cached(
             "texts", unique, json.dumps(unique), lambda: self._encode_text_batches(unique, desc=f"{task}: texts"))
         self._stats(task).add("texts", len(texts), unique, encoded=not from_cache,
@@ -238,26 +298,84 @@ class CLIPFeatureEncoder:
                 images = pending.result()
                 if i + 1 < len(batches):
                     pending = prefetch.submit(load_batch, batches[i + 1])
-                pixels = self.image_processor(images=images, return_tensors="pt")["pixel_values"]
-                pixels = pixels.to(self.device, dtype=self.model.dtype)
-                out.append(_normalise(self.model.get_image_features(pixel_values=pixels)))
-        return torch.cat(out) if out else torch.zeros(0, self.model.config.projection_dim)
+                out.append(_normalise(self.model.get_image_features(**self.image_inputs(images))))
+        return torch.cat(out) if out else torch.zeros(0, self._feature_dim())
+
+    def image_inputs(self, images: list[Image.Image]) -> dict[str, torch.Tensor]:
+        """`get_image_features` inputs for PIL images: every output of the image processor (pixel values, and
+        e.g. NaFlex's `pixel_attention_mask` / `spatial_shapes`) on the model's device, floats in its dtype."""
+        batch = self.image_processor(images=images, return_tensors="pt")
+        return {k: v.to(self.device, dtype=self.model.dtype) if v.is_floating_point() else v.to(self.device)
+                for k, v in batch.items() if isinstance(v, torch.Tensor)}
+
+    def text_inputs(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """`get_text_features` inputs for texts already through `prepare_text`, per the family's `TextRecipe`."""
+        recipe = self.family.text
+        batch = self.tokenizer(texts, padding=recipe.padding, truncation=True, max_length=self._text_max_length(),
+                               padding_side=recipe.padding_side, return_tensors="pt")
+        if not recipe.attention_mask:
+            batch.pop("attention_mask", None)
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def _text_max_length(self) -> int:
+        """The family's token limit, or the text tower's position count (77 for CLIP, 64 for SigLIP)."""
+        if self.family.text.max_length is not None:
+            return self.family.text.max_length
+        text_config = getattr(self.model.config, "text_config", self.model.config)
+        length = getattr(text_config, "max_position_embeddings", None)
+        return int(length) if length else min(int(getattr(self.tokenizer, "model_max_length", 77)), 512)
+
+    def _feature_dim(self) -> int:
+        config = self.model.config
+        text_config = getattr(config, "text_config", config)
+        for value in (getattr(config, "projection_dim", None), getattr(text_config, "projection_size", None),
+                      getattr(text_config, "hidden_size", None)):
+            if value:
+                return int(value)
+        return 0
 
     @torch.no_grad()
     def _encode_text_batches(self, texts: list[str], desc: str) -> torch.Tensor:
         out = []
-        max_len = getattr(self.model.config.text_config, "max_position_embeddings", 77)
         for i in tqdm(range(0, len(texts), self.batch_size), desc=desc, disable=not self.show_progress, unit="batch"):
-            batch = self.tokenizer(  # `texts` are already cleaned (encode_texts)
-                texts[i : i + self.batch_size], padding=True, truncation=True, max_length=max_len, return_tensors="pt"
-            ).to(self.device)
-            out.append(_normalise(self.model.get_text_features(**batch)))
-        return torch.cat(out) if out else torch.zeros(0, self.model.config.projection_dim)
+            # `texts` are already prepared (encode_texts)
+            out.append(_normalise(self.model.get_text_features(**self.text_inputs(texts[i : i + self.batch_size]))))
+        return torch.cat(out) if out else torch.zeros(0, self._feature_dim())
+
+
+# The former name, from when only CLIPModel loaded.
+CLIPFeatureEncoder = FeatureEncoder
+
+
+def _auto_model_class(config):
+    """The class `AutoModel` would build for `config`, or `None` when that needs the model itself (remote code)."""
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+    try:
+        return MODEL_MAPPING[type(config)]
+    except (KeyError, ValueError):
+        return None
+
+
+def check_dual_encoder(model_class: type, name: str):
+    """`InputError` naming the model unless its class has `get_image_features` and `get_text_features`."""
+    missing = [m for m in DUAL_ENCODER_INTERFACE if not callable(getattr(model_class, m, None))]
+    if missing:
+        raise InputError(f"--model_name_or_path {name}: {model_class.__name__} is not a dual encoder (no "
+                         f"{' / '.join(missing)}); the evaluation needs a model with get_image_features and "
+                         f"get_text_features, such as {KNOWN_DUAL_ENCODERS}")
 
 
 def _normalise(output) -> torch.Tensor:
-    """transformers 5 returns an output object (embeddings in `.pooler_output`); 4.x returns the tensor."""
-    feats = output if isinstance(output, torch.Tensor) else output.pooler_output
+    """The one place a model's feature output is read: transformers 5 returns an output object whose
+    `.pooler_output` holds the projected embedding for CLIP, SigLIP, SigLIP 2 and ALIGN (image and text); 4.x
+    returns the tensor itself."""
+    if isinstance(output, torch.Tensor):
+        feats = output
+    elif getattr(output, "pooler_output", None) is not None:
+        feats = output.pooler_output
+    else:
+        raise TypeError(f"get_*_features returned {type(output).__name__} without a pooler_output tensor")
     return F.normalize(feats.float(), dim=-1).cpu()
 
 

@@ -1,4 +1,4 @@
-"""`evaluate_model`: run the paper's benchmarks on any CLIP checkpoint and write results.json / results.md."""
+"""`evaluate_model`: run the paper's benchmarks on any dual encoder and write results.json / results.md."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from ..atomic_io import write_json_atomic, write_text_atomic
 from ..hub import public_name
 from .config import EvalDataConfig
-from .encoder import CLIPFeatureEncoder
+from .encoder import FeatureEncoder
 from .tables import render_markdown
 from .tasks import TASKS, EvalDataError, EvalTask
 
@@ -76,12 +76,13 @@ def evaluate_model(
     show_progress: bool = True,
     verbose: bool = True,
     model_name: str | None = None,
+    trust_remote_code: bool = False,
 ) -> dict:
-    """Score a CLIP model on the requested tasks.
+    """Score a dual encoder (CLIP, SigLIP, SigLIP 2, ALIGN, ...) on the requested tasks.
 
     Args:
-        model: a hub id or local folder of any `CLIPModel` checkpoint, a loaded `CLIPModel` (then pass its
-            `processor`), or a ready `CLIPFeatureEncoder`.
+        model: a hub id or local folder of any checkpoint whose `AutoModel` has `get_image_features` and
+            `get_text_features`, such a model loaded (then pass its `processor`), or a ready `FeatureEncoder`.
         tasks: list or comma-separated string of task names (`degla.eval.TASKS`), or `"all"` (every task whose
             data is given). A task asked for by name without its data raises `EvalDataError`.
         data: `EvalDataConfig` or a dict of its fields (data locations). Checked before the model is loaded.
@@ -91,6 +92,7 @@ def evaluate_model(
         seed: seeds the ARO order perturbations and the linear-probe validation split.
         verbose: print the scored/skipped counts and encoding ratios of each task, then the results tables.
         model_name: the model's name in the tables (default: from its hub id or folder, see `model_label`).
+        trust_remote_code: let `AutoModel` / `AutoProcessor` run a checkpoint's own code (off by default).
 
     Returns:
         `{task: {subset: percent}}`, the content of results.json.
@@ -98,21 +100,25 @@ def evaluate_model(
     data = EvalDataConfig.from_dict(data) if isinstance(data, dict) else (data or EvalDataConfig())
     plan = plan_tasks(tasks, data)
     enc_kwargs = dict(batch_size=batch_size, cache_dir=cache_dir, num_workers=num_workers, show_progress=show_progress)
-    if isinstance(model, CLIPFeatureEncoder):
+    if isinstance(model, FeatureEncoder):
         encoder, source = model, getattr(model.model, "name_or_path", "") or "model"
     elif isinstance(model, str):
-        encoder, source = CLIPFeatureEncoder.from_pretrained(model, device=device, **enc_kwargs), model
+        encoder = FeatureEncoder.from_pretrained(model, device=device, trust_remote_code=trust_remote_code,
+                                                 **enc_kwargs)
+        source = model
     else:
         if processor is None:
-            raise ValueError("pass the model's CLIPProcessor as `processor=` when `model` is a loaded CLIPModel")
+            raise ValueError("pass the model's processor (AutoProcessor) as `processor=` when `model` is a loaded "
+                             "model")
         if device is not None:
             model = model.to(device)
-        encoder = CLIPFeatureEncoder(model=model, processor=processor, **enc_kwargs)
+        encoder = FeatureEncoder(model=model, processor=processor, **enc_kwargs)
         source = getattr(model, "name_or_path", "") or type(model).__name__
     label = model_name or model_label(source)
 
     results, info = {}, {"model": public_name(str(source)), "model_name": label,
-                         "model_fingerprint": encoder.fingerprint, "tasks": {}, "seed": seed}
+                         "model_fingerprint": encoder.fingerprint, "preprocessing": encoder.describe(),
+                         "tasks": {}, "seed": seed}
     for task in plan:
         own = lambda key: key == task.name or key.startswith(f"{task.name}_")  # noqa: E731  stats keys of this task
         for key in [k for k in encoder.stats if own(k)]:  # a reused encoder: count this run only
