@@ -26,6 +26,7 @@ held-out folds of SugarCrepe's dev split, see benchmarks/eval_validator.py):
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
@@ -45,9 +46,10 @@ def run_mode(rewriter: LLMRewriter, captions, conversations, plans, rule, decodi
     else:
         replies = rewriter.generate_candidates(conversations, candidates, seed=seed)
     seconds = time.perf_counter() - t0
-    accepted = sum(any(validate_negative(c, parse_reply(r), rule) is None for r in rs)
-                   for c, rs in zip(captions, replies))
-    return seconds, accepted, rewriter.generated_tokens
+    verdicts = [[validate_negative(c, parse_reply(r), rule) for r in rs] for c, rs in zip(captions, replies)]
+    accepted = sum(None in vs for vs in verdicts)
+    return seconds, accepted, rewriter.generated_tokens, [
+        {"rule": rule, "caption": c, "replies": rs, "verdicts": vs} for c, rs, vs in zip(captions, replies, verdicts)]
 
 
 def _per(tokens: int, accepted: int) -> str:
@@ -68,6 +70,7 @@ def main():
     parser.add_argument("--exemplars_per_prompt", type=int, default=5)
     parser.add_argument("--skip_single", action="store_true", help="only the batched mode")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--replies", default=None, help="append every reply and its verdicts to this .jsonl")
     args = parser.parse_args()
 
     model = args.model or smollm2_gguf_path()
@@ -102,8 +105,11 @@ def main():
          else None)  # warm-up
         modes = [("batched", batched)] + ([] if args.skip_single else [("one at a time", single)])
         for name, rewriter in modes:
-            seconds, accepted, new_tokens = run_mode(rewriter, captions, conversations, plans, rule, args.decoding,
-                                                     args.candidates)
+            seconds, accepted, new_tokens, rows = run_mode(rewriter, captions, conversations, plans, rule,
+                                                           args.decoding, args.candidates)
+            if args.replies and name == "batched":
+                with open(args.replies, "a", encoding="utf-8") as f:
+                    f.write("".join(json.dumps(row) + "\n" for row in rows))
             print(f"| {rule} | {name} | {len(captions)} | {seconds:.1f} | {len(all_captions) / seconds:.2f} | "
                   f"{accepted}/{len(all_captions)} | {accepted / seconds:.3f} | {_per(prompt_tokens, accepted)} | "
                   f"{_per(new_tokens, accepted)} |", flush=True)
