@@ -9,6 +9,11 @@ Two sources, no model download:
   lexicon of ~100k words plus contextual rules, MIT licence) as bundled in ``textblob``
   (``textblob.en.parser``; installed with degla).
 
+Where the lexicon's class and the sentence disagree, the sentence decides (:func:`tag_words`): by
+the Penn Treebank's noun-phrase conventions (a word between a determiner and its head noun is a
+prenominal modifier, a noun before the head noun a noun modifier) on top of Brill's tags in
+context (docs/generation.md, "Part of speech in context").
+
 Tags: ``NOUN ADJ NUM VERB ADV REL DET PREP CONJ PRON AUX POSS PUNCT`` (``POSS``: the possessive
 "'s"). ``NUM`` holds numerals and quantifiers ("two", "several", "a couple of", "a herd of"),
 ``REL`` the nouns of spatial relations ("left" in "to the left of"). Multi-word nouns ("hot dog",
@@ -16,7 +21,8 @@ Tags: ``NOUN ADJ NUM VERB ADV REL DET PREP CONJ PRON AUX POSS PUNCT`` (``POSS``:
 by ``_`` in the lemma.
 Lemmas are number-neutral, so that agreement repaired after a swap is not a change: plural
 nouns and 3rd-person verbs get their base form, forms of be/have/do ``be``/``have``/``do``,
-"they/them/their/these/those/another" ``it/it/its/this/that/other``.
+"they/them/their/these/those/another" ``it/it/its/this/that/other``, and gender-neutral:
+"she" ``he``, "him/her/hers" ``his``, "herself" ``himself``.
 """
 
 from __future__ import annotations
