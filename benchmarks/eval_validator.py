@@ -3,11 +3,22 @@
 Two sources of `(type, caption, negative)` records:
 
 - `--data sugarcrepe` (default): SugarCrepe's human-verified negatives, one `<type>.json` of
-  `{caption, negative_caption}` records per type (the first 20 of each are in
-  `tests/fixtures/sugarcrepe-sample`, MIT). Reported on, never tuned on.
+  `{caption, negative_caption}` records per type, from `--sugarcrepe_dir` (default: the 20-record
+  sample in `tests/fixtures/sugarcrepe-sample`, MIT, tuned on earlier; the 3,825-record dev
+  split lives in `../shared/data/sugarcrepe-dev`).
 - `--data dev`: our own hand-written development set (`degla/generation/data/validator_dev.jsonl`,
   real COCO captions from NegCLIP's TSV with negatives written for this project), the one the
-  validator was tuned on.
+  validator was tuned on first.
+
+**The split** (`--folds`, `--n_folds`): record `key` of file `<type>.json` is in fold
+`int(sha1(f"{type}/{key}").hexdigest(), 16) % n_folds` (:func:`fold_of`; stable across runs and
+machines, independent of the file's order). With the default 5 folds, folds 0 and 1 are the
+tuning folds (`--folds 0,1`: the validator's rules were written looking at their misses), folds
+2-4 are held out (`--folds 2,3,4`: only their figures are reported). A record that is also in the
+20-record sample (same type, caption and negative) is in no fold: `--folds sample` gives those
+alone, `--folds all` everything. A caption has records in several files, hence possibly in several
+folds: `--unseen_captions_of 0,1` keeps only the records whose caption has no record in the tuning
+folds (nor in the sample), and `--export_captions` writes only such captions.
 
 The expected rule of each type: swap_att → swap_adjectives, swap_obj → swap_nouns,
 replace_att → replace_adjectives, replace_obj → replace_nouns; add_att / add_obj (hard
@@ -22,13 +33,24 @@ positives by addition), replace_rel (a relation changed) and paraphrase have non
 Usage:
 
     python benchmarks/eval_validator.py [--data sugarcrepe|dev] [--sugarcrepe_dir DIR] [--examples 3]
+        [--folds 2,3,4|0,1|sample|all] [--n_folds 5] [--timing] [--export_captions FILE --n_captions 40]
+
+`--export_captions FILE` writes, instead, the first `--n_captions` distinct captions of those folds
+(ordered by the sha1 of the caption; the 24 demo captions left out) to a `.txt` file, one per line:
+the unseen captions of `benchmarks/bench_generation.py --captions FILE`.
+
+The held-out figures of docs/generation.md:
+
+    python benchmarks/eval_validator.py --sugarcrepe_dir ../shared/data/sugarcrepe-dev --folds 2,3,4
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import time
 from collections import Counter, defaultdict
 
 from degla.generation import RULES, validate_negative
@@ -40,19 +62,72 @@ SUGARCREPE_SAMPLE = os.path.join(ROOT, "tests", "fixtures", "sugarcrepe-sample")
 DEV_SET = os.path.join(ROOT, "degla", "generation", "data", "validator_dev.jsonl")
 
 
-def load_sugarcrepe(directory: str) -> list[tuple[str, str, str]]:
-    records = []
+def fold_of(kind: str, key: str, n_folds: int = 5) -> int:
+    """The fold of record ``key`` of SugarCrepe's ``<kind>.json`` (see the module docstring)."""
+    return int(hashlib.sha1(f"{kind}/{key}".encode()).hexdigest(), 16) % n_folds
+
+
+def _read_sugarcrepe(directory: str) -> dict[str, dict]:
+    out = {}
     for name in EXPECTED:
         path = os.path.join(directory, f"{name}.json")
         if os.path.exists(path):
             with open(path) as f:
-                records += [(name, r["caption"], r["negative_caption"]) for r in json.load(f).values()]
+                out[name] = json.load(f)
+    return out
+
+
+def load_sugarcrepe(directory: str, folds: str = "all", n_folds: int = 5,
+                    sample_dir: str = SUGARCREPE_SAMPLE) -> list[tuple[str, str, str]]:
+    """The records of ``directory`` in ``folds``: "all", "sample" (those also in the 20-record
+    sample), or comma-separated fold numbers (records of the sample excluded)."""
+    sample = {(name, r["caption"], r["negative_caption"])
+              for name, recs in _read_sugarcrepe(sample_dir).items() for r in recs.values()}
+    wanted = None if folds in ("all", "sample") else {int(f) for f in folds.split(",")}
+    records = []
+    for name, recs in _read_sugarcrepe(directory).items():
+        for key, r in recs.items():
+            record = (name, r["caption"], r["negative_caption"])
+            in_sample = record in sample
+            if folds == "all" or (folds == "sample" and in_sample) or (
+                    wanted is not None and not in_sample and fold_of(name, key, n_folds) in wanted):
+                records.append(record)
     return records
+
+
+def _norm(caption: str) -> str:
+    return " ".join(caption.split()).lower()
+
+
+def drop_captions_of(records: list[tuple[str, str, str]], others: list[tuple[str, str, str]]):
+    """``records`` whose caption is not the caption of any of ``others`` (a caption has records in
+    several files, so in several folds)."""
+    seen = {_norm(c) for _, c, _ in others}
+    return [r for r in records if _norm(r[1]) not in seen]
+
+
+def export_captions(records: list[tuple[str, str, str]], n: int) -> list[str]:
+    """The first ``n`` distinct captions of ``records`` ordered by their sha1, none of the demo's."""
+    from degla.generation import DEFAULT_CAPTIONS, read_captions
+
+    demo = {_norm(c) for c in read_captions(DEFAULT_CAPTIONS)["caption"]}
+    captions = {" ".join(c.split()): None for _, c, _ in records if _norm(c) not in demo and c.strip()}
+    return sorted(captions, key=lambda c: hashlib.sha1(c.encode()).hexdigest())[:n]
 
 
 def load_dev_set(path: str = DEV_SET) -> list[tuple[str, str, str]]:
     with open(path) as f:
         return [(r["type"], r["caption"], r["negative"]) for r in map(json.loads, filter(str.strip, f))]
+
+
+MISMATCHED = {
+    "additions under the replace rules": (("add_att", "add_obj"), ("replace_adjectives", "replace_nouns")),
+    "replacements under the swap rules": (("replace_att", "replace_obj", "replace_rel"),
+                                          ("swap_nouns", "swap_adjectives")),
+    "relation replacements under the noun/adjective rules": (
+        ("replace_rel",), ("swap_nouns", "swap_adjectives", "replace_adjectives", "replace_nouns")),
+}
+"""The mismatched (type, rule) pairs that must be rejected, by group."""
 
 
 def cross_rules(kind: str) -> list[str]:
@@ -69,13 +144,20 @@ def evaluate(records: list[tuple[str, str, str]]) -> dict:
     reasons = defaultdict(list)  # reason -> [(type, caption, negative)] rejected by the expected rule
     cross = Counter()  # "pairs", "rejected"
     identical = Counter()
+    mismatched = defaultdict(Counter)  # group -> "pairs", "rejected"
+    calls, t0 = 0, time.process_time()
     for kind, caption, negative in records:
         counts[kind] += 1
         for rule in RULES:
             verdict = validate_negative(caption, negative, rule)
+            calls += 1
             accepted[kind][rule] += verdict is None
             if rule == EXPECTED[kind] and verdict is not None:
                 reasons[verdict].append((kind, caption, negative))
+            for group, (kinds, rules) in MISMATCHED.items():
+                if kind in kinds and rule in rules:
+                    mismatched[group]["pairs"] += 1
+                    mismatched[group]["rejected"] += verdict is not None
             if EXPECTED[kind] and rule in cross_rules(kind):
                 cross["pairs"] += 1
                 cross["rejected"] += verdict is not None
@@ -83,14 +165,16 @@ def evaluate(records: list[tuple[str, str, str]]) -> dict:
         for rule in RULES:
             identical["pairs"] += 1
             identical["rejected"] += validate_negative(caption, caption, rule) is not None
+            calls += 1
+    seconds = time.process_time() - t0
     for kind, expected in EXPECTED.items():
         if counts[kind]:
             recall[kind] = accepted[kind][expected] if expected else counts[kind] - max(accepted[kind].values())
     return {"counts": counts, "accepted": accepted, "recall": recall, "reasons": reasons, "cross": cross,
-            "identical": identical}
+            "identical": identical, "mismatched": mismatched, "calls": calls, "cpu_seconds": seconds}
 
 
-def format_report(result: dict, n_examples: int = 3) -> str:
+def format_report(result: dict, n_examples: int = 3, timing: bool = False) -> str:
     counts, accepted = result["counts"], result["accepted"]
     lines = ["| type | n | expected rule | " + " | ".join(RULES) + " | passed |",
              "|---|---|---|" + "---|" * (len(RULES) + 1)]
@@ -107,6 +191,11 @@ def format_report(result: dict, n_examples: int = 3) -> str:
                  f"({cross['rejected'] / max(cross['pairs'], 1):.1%}); identical pairs rejected: "
                  f"{identical['rejected']}/{identical['pairs']} "
                  f"({identical['rejected'] / max(identical['pairs'], 1):.1%})")
+    for group, c in result["mismatched"].items():
+        lines.append(f"{group} rejected: {c['rejected']}/{c['pairs']} ({c['rejected'] / max(c['pairs'], 1):.1%})")
+    if timing:
+        lines.append(f"\nvalidations: {result['calls']} in {result['cpu_seconds']:.1f} CPU s = "
+                     f"{result['calls'] / max(result['cpu_seconds'], 1e-9):.0f}/s (one process, one thread)")
     if result["reasons"]:
         lines.append("\nrejected by the expected rule:")
         for reason, examples in sorted(result["reasons"].items(), key=lambda kv: -len(kv[1])):
@@ -120,9 +209,37 @@ def main():
     parser.add_argument("--data", choices=["sugarcrepe", "dev"], default="sugarcrepe")
     parser.add_argument("--sugarcrepe_dir", default=SUGARCREPE_SAMPLE, help="folder of SugarCrepe <type>.json files")
     parser.add_argument("--examples", type=int, default=3, help="examples shown per rejection reason")
+    parser.add_argument("--folds", default="all",
+                        help='"all", "sample" (records also in the 20-record sample) or fold numbers: "0,1" (tuning), '
+                             '"2,3,4" (held out)')
+    parser.add_argument("--n_folds", type=int, default=5)
+    parser.add_argument("--timing", action="store_true", help="print validations per CPU second")
+    parser.add_argument("--unseen_captions_of", default=None,
+                        help='keep only records whose caption has no record in these folds (e.g. "0,1") nor in the '
+                             'sample: a caption is in several files, so its records can fall in several folds')
+    parser.add_argument("--export_captions", default=None, help="write distinct captions of the folds to this .txt")
+    parser.add_argument("--n_captions", type=int, default=40, help="how many captions --export_captions writes")
     args = parser.parse_args()
-    records = load_sugarcrepe(args.sugarcrepe_dir) if args.data == "sugarcrepe" else load_dev_set()
-    print(format_report(evaluate(records), args.examples))
+    if args.export_captions:
+        records = load_sugarcrepe(args.sugarcrepe_dir, args.folds, args.n_folds)
+        chosen = set(records)
+        others = [r for r in load_sugarcrepe(args.sugarcrepe_dir, "all") if r not in chosen]
+        captions = export_captions(drop_captions_of(records, others), args.n_captions)  # captions of no other fold
+        with open(args.export_captions, "w", encoding="utf-8") as f:
+            f.write("".join(c + "\n" for c in captions))
+        print(f"wrote {len(captions)} captions to {args.export_captions}")
+        return
+    if args.data == "sugarcrepe":
+        if not os.path.isdir(args.sugarcrepe_dir):
+            raise SystemExit(f"error: --sugarcrepe_dir {args.sugarcrepe_dir!r} is not a folder")
+        records = load_sugarcrepe(args.sugarcrepe_dir, args.folds, args.n_folds)
+        if args.unseen_captions_of:
+            seen = load_sugarcrepe(args.sugarcrepe_dir, args.unseen_captions_of, args.n_folds)
+            records = drop_captions_of(records, seen + load_sugarcrepe(args.sugarcrepe_dir, "sample"))
+        print(f"{len(records)} records of {args.sugarcrepe_dir!r}, folds {args.folds} of {args.n_folds}\n")
+    else:
+        records = load_dev_set()
+    print(format_report(evaluate(records), args.examples, args.timing))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@ Two sources, no model download:
   lexicon of ~100k words plus contextual rules, MIT licence) as bundled in ``textblob``
   (``textblob.en.parser``; installed with degla).
 
+Where the lexicon's class and the sentence disagree, the sentence decides (:func:`tag_words`): by
+the Penn Treebank's noun-phrase conventions (a word between a determiner and its head noun is a
+prenominal modifier, a noun before the head noun a noun modifier) on top of Brill's tags in
+context (docs/generation.md, "Part of speech in context").
+
 Tags: ``NOUN ADJ NUM VERB ADV REL DET PREP CONJ PRON AUX POSS PUNCT`` (``POSS``: the possessive
 "'s"). ``NUM`` holds numerals and quantifiers ("two", "several", "a couple of", "a herd of"),
 ``REL`` the nouns of spatial relations ("left" in "to the left of"). Multi-word nouns ("hot dog",
@@ -16,7 +21,8 @@ Tags: ``NOUN ADJ NUM VERB ADV REL DET PREP CONJ PRON AUX POSS PUNCT`` (``POSS``:
 by ``_`` in the lemma.
 Lemmas are number-neutral, so that agreement repaired after a swap is not a change: plural
 nouns and 3rd-person verbs get their base form, forms of be/have/do ``be``/``have``/``do``,
-"they/them/their/these/those/another" ``it/it/its/this/that/other``.
+"they/them/their/these/those/another" ``it/it/its/this/that/other``, and gender-neutral:
+"she" ``he``, "him/her/hers" ``his``, "herself" ``himself``.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ _AUX_LEMMAS = {"is": "be", "are": "be", "was": "be", "were": "be", "am": "be", "
 _NUMBER_NEUTRAL = {"they": "it", "them": "it", "their": "its", "theirs": "its", "themselves": "itself",
                    "these": "this", "those": "that", "another": "other"}
 """Words that change with the number of what they refer to, mapped to one lemma."""
+_GENDER_NEUTRAL = {"she": "he", "him": "his", "her": "his", "hers": "his", "herself": "himself"}
+"""Pronouns that change with the gender of what they refer to, mapped to one lemma: agreement
+repaired after a replacement ("a man ... behind him" -> "a woman ... behind her") is not a change."""
 _OTHER = frozenset({"other", "another"})
 _PENN_TO_TAG = {"NN": "NOUN", "JJ": "ADJ", "VB": "VERB", "RB": "ADV", "CD": "NUM", "MD": "AUX", "IN": "PREP",
                 "CC": "CONJ", "DT": "DET", "PR": "PRON"}
@@ -119,6 +128,8 @@ def lemma(word: str) -> str:
         return _IRREGULAR_NOUNS[w]
     if w in _NUMBER_NEUTRAL:
         return _NUMBER_NEUTRAL[w]
+    if w in _GENDER_NEUTRAL:
+        return _GENDER_NEUTRAL[w]
     if w.endswith("_of"):  # a quantity phrase: "bunches_of" -> "bunch_of"
         return lemma(w[:-3]) + "_of"
     if w in _AUX_LEMMAS:
@@ -135,7 +146,7 @@ def lemma(word: str) -> str:
     if len(w) <= 3 or any(w in s for s in lex.function_words.values()):
         return w
     if w.endswith("s"):  # a plural noun or a 3rd-person verb the lexicon does not know
-        forms = _dictionary_lemmas(w)
+        forms = _dictionary_lemmas(w) or _oov_noun_lemmas(w)  # "parasailers" -> "parasailer"
         return (forms.get("NOUN") or forms.get("VERB") or (w,))[0]
     return w
 
@@ -145,6 +156,13 @@ def _dictionary_lemmas(word: str) -> dict:
     from lemminflect import getAllLemmas
 
     return getAllLemmas(word)
+
+
+def _oov_noun_lemmas(word: str) -> dict:
+    """{"NOUN": lemmas} of a word outside LemmInflect's dictionary, by its rules for unknown words."""
+    from lemminflect import getAllLemmasOOV
+
+    return getAllLemmasOOV(word, "NOUN")
 
 
 @dataclass(frozen=True)
@@ -289,6 +307,9 @@ def tag_words(words: list[str]) -> list[Token]:
             tags.append("DET")
         elif w in fw["aux"]:
             tags.append("AUX")
+        elif (w in fw["prep"] | fw["adv"] and not known[i] and prev_tag in {"DET", "NUM", "ADJ"}
+              and nxt == {"NOUN"}):
+            tags.append("ADJ")  # between a determiner and its head noun, a modifier: "an outside market"
         elif w in fw["prep"] and not known[i] & {"NOUN", "ADJ"}:
             tags.append("PREP")
         elif w in fw["conj"]:
@@ -300,9 +321,24 @@ def tag_words(words: list[str]) -> list[Token]:
         else:
             classes = first[i]
             after_det = prev_tag in {"DET", "NUM", "ADJ"}
+            participle = w.endswith(("ing", "ed", "en"))
             if len(classes) == 1:
                 tag = next(iter(classes))
-                if tag == "VERB" and after_det:
+                past_participle = w.endswith(("ed", "en")) or w in lex.irregular_verbs
+                if tag == "VERB" and brill[i] == "NOUN" and (
+                        nxt == {"NOUN"} and prev_tag in {"", "DET", "NUM", "ADJ", "PREP", "CONJ", "PUNCT"}
+                        or prev_tag == "NOUN" and w.endswith("ing") and not next_nominal
+                        and next_w not in fw["det"] | fw["num"]
+                        or prev_tag == "PREP" and prev_w != "to" and not participle):
+                    tag = "NOUN"  # Brill's tag in context: "in dress shirts", "a large cruise building sits"
+                elif tag == "VERB" and participle and nxt == {"NOUN"} and prev_tag in {"", "PREP", "CONJ", "PUNCT"}:
+                    tag = "ADJ"  # a participle before its noun: "blossoming trees", "of differing quality"
+                elif (tag == "VERB" and past_participle and nxt == {"NOUN"} and prev_tag == "NOUN" and i > 1
+                      and tags[i - 2] in {"DET", "NUM", "ADJ"}):
+                    tag = "ADJ"  # a hyphenless compound modifier: "a tree filled forest", "a horse drawn cart"
+                elif tag == "ADJ" and brill[i] == "NOUN" and not next_nominal and prev_tag in {"DET", "PREP"}:
+                    tag = "NOUN"  # an adjective's spelling used as a head noun: "a man in uniform"
+                elif tag == "VERB" and after_det:
                     # "a sleeping cat", "a parked car"; "a building", "a slice"
                     tag = "ADJ" if next_nominal and w.endswith(("ing", "ed", "en")) else "NOUN"
                 elif tag == "VERB" and w.endswith("ed") and next_nominal and prev_tag not in {"NOUN", "PRON"}:
@@ -319,6 +355,9 @@ def tag_words(words: list[str]) -> list[Token]:
                 tag = brill[i]  # coordination: "an orange and white cat"
             elif next_nominal and "ADJ" in classes:
                 tag = "ADJ"
+            elif (prev_tag == "NOUN" and brill[i] == "NOUN" and "NOUN" in classes and w.endswith("ing")
+                  and not next_nominal and next_w not in fw["det"] | fw["num"]):
+                tag = "NOUN"  # Brill's tag in context, a noun-noun compound: "a high rise building in"
             elif after_det and "NOUN" in classes:
                 tag = "NOUN"
             elif prev_tag in {"NOUN", "PRON", "AUX"} or prev_w == "to":
@@ -331,6 +370,8 @@ def tag_words(words: list[str]) -> list[Token]:
                 tag = "VERB"
             else:
                 tag = "ADV"  # a function word in an unexpected place ("out", "up")
+            if tag == "ADV" and prev_tag == "DET" and nxt == {"NOUN"}:
+                tag = "ADJ"  # between a determiner and its head noun, a modifier: "an upright umbrella"
             tags.append(tag)
     return [Token(t, w, lem, tag) for t, w, lem, tag in zip(words, lowers, lemmas, tags)]
 
@@ -358,14 +399,21 @@ def _coordinates_modifiers(tokens: list[Token], i: int) -> bool:
     return not (tokens[start].lower in {"a", "an"} and head.lemma != head.lower)
 
 
+def _modifies_adjective(tokens: list[Token], i: int) -> bool:
+    """Whether ``tokens[i]`` is an adverb of degree before an adjective: "an extremely small car",
+    "a nearly empty bowl" (the adverb is part of the adjective phrase, so of the noun phrase)."""
+    return tokens[i].tag == "ADV" and i + 1 < len(tokens) and tokens[i + 1].tag == "ADJ"
+
+
 def noun_phrases(tokens: list[Token]) -> list[tuple[int, int]]:
     """[start, end) spans of the noun phrases of ``tokens``: runs of determiners, quantifiers,
-    adjectives and nouns (with coordinated modifiers) that hold a noun. The last noun of a span
-    is its head; nouns before it are modifiers ("park" in "park bench")."""
+    adjectives (with their adverbs of degree) and nouns (with coordinated modifiers) that hold a
+    noun. The last noun of a span is its head; nouns before it are modifiers ("park" in "park bench")."""
     spans, start = [], None
     for i in range(len(tokens) + 1):
         inside = i < len(tokens) and (tokens[i].tag in NP_TAGS
-                                      or (start is not None and _coordinates_modifiers(tokens, i)))
+                                      or (start is not None and _coordinates_modifiers(tokens, i))
+                                      or _modifies_adjective(tokens, i))
         if inside and start is not None and tokens[i].tag == "DET" and any(t.tag == "NOUN" for t in tokens[start:i]):
             spans.append((start, i))  # a determiner starts the next phrase: "feeds a horse an apple"
             start = None

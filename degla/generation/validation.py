@@ -25,7 +25,8 @@ from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from .lexicon import Token, is_known_word, load_lexicon, mark_modifiers, noun_phrases, tag
+from .lexicon import (Token, is_known_word, lemma, load_lexicon, mark_modifiers, noun_phrases, split_words, tag,
+                      tag_words)
 from .rules import check_rule
 
 REASONS = (
@@ -80,15 +81,28 @@ def _noun_slots(tokens: list[Token], unit_tags: frozenset, drop_tags: frozenset)
     return {k for k, t in enumerate(skeleton_tags) if t == "NOUN"}
 
 
-def _chunks(tokens: list[Token]):
+def _merge_of(tokens: list[Token], spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` with "NP of NP" joined into one span ("a plate of food", "a type of meat")."""
+    merged = []
+    for start, end in spans:
+        if merged and merged[-1][1] + 1 == start and tokens[start - 1].lower == "of":
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _chunks(tokens: list[Token], join_of: bool = False):
     """Skeleton with noun phrases as units: the unit of a phrase is its words other than
-    determiners (quantifiers, modifiers and head)."""
+    determiners (quantifiers, modifiers and head); with ``join_of``, "NP of NP" is one unit."""
     skeleton, units, spans = [], {}, noun_phrases(tokens)
+    if join_of:
+        spans = _merge_of(tokens, spans)
     starts = {start: end for start, end in spans}
     i = 0
     while i < len(tokens):
         if i in starts:
-            phrase = [t.lemma for t in tokens[i:starts[i]] if t.tag not in {"DET", "CONJ", "PUNCT"}]
+            phrase = [t.lemma for t in tokens[i:starts[i]] if t.tag not in {"DET", "CONJ", "PUNCT"} and t.lower != "of"]
             units.setdefault(len(skeleton), []).append(" ".join(phrase))
             i = starts[i]
             continue
@@ -124,6 +138,25 @@ def _symmetric_exchange(changed: list[int], skeleton: list[str]) -> bool:
     return s2 < len(skeleton) and skeleton[s1] == skeleton[s2] and tuple(skeleton[s1 + 1:s2]) in SYMMETRIC
 
 
+_JOINT = "JOINT"
+"""The tag, for the swap rules only, of an "and"/"or" between two modifiers of one noun."""
+
+
+def _mark_joints(tokens: list[Token]) -> list[Token]:
+    """``tokens`` with the "and"/"or" between two modifiers of one noun tagged :data:`_JOINT`, so
+    that the swap analysis can leave it out: "black and white" may move with its noun's other
+    modifiers ("the black and white photo ... a large crate" -> "the large photo ... a black and
+    white crate")."""
+    out = []
+    for i, t in enumerate(tokens):
+        if t.tag == "CONJ" and 0 < i < len(tokens) - 1 and {tokens[i - 1].tag, tokens[i + 1].tag} <= _ADJ_CLASS:
+            t = Token(t.text, t.lower, t.lemma, _JOINT)
+        elif t.tag == "ADV" and i + 1 < len(tokens) and tokens[i + 1].tag == "ADJ":
+            t = Token(t.text, t.lower, t.lemma, "ADJ")  # an adverb of degree moves with its adjective: "well decorated"
+        out.append(t)
+    return out
+
+
 def _check_swap(ct: list[Token], nt: list[Token], rule: str) -> str | None:
     """``swap_nouns``: head nouns, compound nouns ("snow boards") or whole noun phrases exchanged
     places; ``swap_adjectives``: modifiers (adjectives, participles, quantifiers, modifier nouns)
@@ -136,10 +169,14 @@ def _check_swap(ct: list[Token], nt: list[Token], rule: str) -> str | None:
             return "no_swap"  # every noun phrase kept its place: something else moved
         analyses = [(_slots(marked_c, nouns, no_numbers), _slots(marked_n, nouns, no_numbers)),  # head nouns
                     (_slots(ct, nouns, no_numbers, group_runs=True), _slots(nt, nouns, no_numbers, group_runs=True)),
-                    (phrases_c, phrases_n)]  # compound nouns ("snow boards"), noun phrases
+                    (phrases_c, phrases_n),  # compound nouns ("snow boards"), noun phrases
+                    (_chunks(marked_c, join_of=True), _chunks(marked_n, join_of=True))]  # "a plate of food"
     else:
         no_articles = frozenset({"DET"})
-        analyses = [(_slots(marked_c, _ADJ_CLASS, no_articles), _slots(marked_n, _ADJ_CLASS, no_articles))]
+        no_joints = frozenset({"DET", _JOINT})
+        analyses = [(_slots(marked_c, _ADJ_CLASS, no_articles), _slots(marked_n, _ADJ_CLASS, no_articles)),
+                    (_slots(_mark_joints(marked_c), _ADJ_CLASS, no_joints),  # "a black and white photo"
+                     _slots(_mark_joints(marked_n), _ADJ_CLASS, no_joints))]
     reason = "wrong_word_class"
     for orig, neg in analyses:
         result = _changed_slots(orig, neg)
@@ -186,7 +223,11 @@ def _same_meaning(old: list[str], new: list[str]) -> bool:
     """A hypernym ("dog" -> "animal") or a synonym ("couch" -> "sofa") as the only change."""
     lex = load_lexicon()
     if len(new) == 1 and new[0] in lex.hypernyms:
-        return True
+        # a category's own name is a hypernym only of its members: "dog" -> "animal", not "person" -> "animal"
+        named = lex.noun_categories.get(new[0], ())
+        return not (named and len(old) == 1 and old[0] not in named and lemma(old[0]) not in named
+                    and any(old[0] in ws for ws in lex.noun_categories.values()))
+
     if len(old) == 1 and len(new) == 1:
         return bool(lex.synonym_groups.get(old[0], set()) & lex.synonym_groups.get(new[0], set()))
     return False
@@ -199,6 +240,7 @@ class _Unit:
     key: tuple  # lemmas (no determiners): what the alignment compares
     heads: tuple = ()  # the head noun of a noun phrase
     modifiers: tuple = ()  # its quantifiers, adjectives, participles and modifier nouns
+    predicative: bool = False  # an adjective outside a noun phrase: "the kitchen is clean"
 
     @property
     def is_phrase(self) -> bool:
@@ -208,14 +250,7 @@ class _Unit:
 def _units(tokens: list[Token]) -> list[_Unit]:
     """Noun phrases as single units ("a slice of pizza", with an "of" complement, is one), every
     other word a unit of its own; articles and punctuation dropped."""
-    spans = noun_phrases(tokens)
-    merged = []  # "NP of NP" as one span
-    for start, end in spans:
-        if merged and merged[-1][1] + 1 == start and tokens[start - 1].lower == "of":
-            merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-    units, ends = [], dict(merged)
+    units, ends = [], dict(_merge_of(tokens, noun_phrases(tokens)))
     i = 0
     while i < len(tokens):
         if i in ends:
@@ -225,7 +260,9 @@ def _units(tokens: list[Token]) -> list[_Unit]:
             units.append(_Unit(tuple(t.lemma for t in words), heads, modifiers))
             i = ends[i]
             continue
-        if tokens[i].is_word and tokens[i].lower not in ARTICLES:
+        if tokens[i].tag == "ADJ":
+            units.append(_Unit((tokens[i].lemma,), modifiers=(tokens[i].lemma,), predicative=True))
+        elif tokens[i].is_word and tokens[i].lower not in ARTICLES:
             units.append(_Unit((tokens[i].lemma,)))
         i += 1
     return units
@@ -242,7 +279,7 @@ def _check_replace(ct: list[Token], nt: list[Token], rule: str) -> str | None:
     real_change = False
     for _, i1, i2, j1, j2 in ops:
         old, new = a[i1:i2], b[j1:j2]
-        if not all(u.is_phrase for u in old + new):
+        if not all(u.is_phrase or u.predicative for u in old + new):
             return "wrong_word_class"  # a verb, a preposition, ... changed
         written = Counter(w for u in new for w in u.key) - Counter(w for u in old for w in u.key)
         if not all(is_known_word(w) for w in written):
@@ -271,6 +308,58 @@ def _check_replace(ct: list[Token], nt: list[Token], rule: str) -> str | None:
     return None
 
 
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def _is_misspelling(wrong: str, word: str) -> bool:
+    """Whether ``wrong``, which is not an English word, is ``word`` (or its lemma) misspelt: within
+    1 edit (2 for words of 6 letters or more): "whit" -> "white", "bluebery" -> "blueberries"."""
+    limit = 1 if len(wrong) < 6 else 2
+    return (wrong.isalpha() and word.isalpha() and not is_known_word(wrong) and is_known_word(word)
+            and min(_edit_distance(wrong, word), _edit_distance(wrong, lemma(word))) <= limit)
+
+
+def fix_spelling(caption_words: list[str], negative_words: list[str]) -> list[str]:
+    """``caption_words`` with the misspellings that the rewrite corrects replaced by the rewrite's
+    spelling, so that a corrected typo is not a change (a human or an LLM rewriting a caption
+    fixes its typos along the way): words that differ only by apostrophes ("it's" -> "its",
+    "theres" -> "there's"), and a word that is not an English word written as a known word the
+    caption does not have ("parcially" -> "partially"; see :func:`_is_misspelling`)."""
+    letters = lambda ws: "".join(ws).lower().replace("'", "").replace("’", "")  # noqa: E731
+    spellings = {}  # letters -> the rewrite's words (one or two) that spell them
+    for n in (1, 2):
+        for j in range(len(negative_words) - n + 1):
+            spellings.setdefault(letters(negative_words[j:j + n]), negative_words[j:j + n])
+    out, i = [], 0
+    while i < len(caption_words):
+        for n in (2, 1):
+            run = caption_words[i:i + n]
+            fixed = spellings.get(letters(run)) if len(run) == n and any(re.search(r"['’]", w) for w in run + (
+                spellings.get(letters(run)) or [])) else None
+            if fixed is not None and [w.lower() for w in fixed] != [w.lower() for w in run]:
+                out += fixed  # "it's" -> "its", "theres" -> "there's"
+                i += n
+                break
+        else:
+            out.append(caption_words[i])
+            i += 1
+    present = {w.lower() for w in out}
+    new_words = [w for w in negative_words if w.lower() not in present]
+    for k, w in enumerate(out):
+        if w.lower() not in {n.lower() for n in negative_words}:
+            fixes = {n for n in new_words if _is_misspelling(w.lower(), n.lower())}
+            if len(fixes) == 1:
+                out[k] = fixes.pop()
+    return out
+
+
 def validate_negative(caption: str, negative: str | None, rule: str) -> str | None:
     """Check that ``negative`` is a valid rewrite of ``caption`` under ``rule``.
 
@@ -280,7 +369,7 @@ def validate_negative(caption: str, negative: str | None, rule: str) -> str | No
     check_rule(rule)
     if negative is None or not re.search(r"[A-Za-z0-9]", negative):
         return "empty"
-    ct, nt = tag(caption), tag(negative)
+    ct, nt = tag_words(fix_spelling(split_words(caption), split_words(negative))), tag(negative)
     cw, nw = [t.lower for t in ct if t.is_word], [t.lower for t in nt if t.is_word]
     cl, nl = [t.lemma for t in _words(ct)], [t.lemma for t in _words(nt)]
     if cw == nw or cl == nl:
