@@ -11,6 +11,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
+import bench_data_path  # noqa: E402
 import bench_training_step as bench  # noqa: E402
 
 from degla.conversion import convert_openclip_checkpoint  # noqa: E402
@@ -109,3 +110,41 @@ def test_benchmark_runs_end_to_end_and_writes_every_row_and_ratio(tmp_path):
     assert rows["degla"]["ema_s"] > 0 and rows["negclip"]["ema_s"] == 0
     assert result["ratio_degla_over_negclip_time"] == pytest.approx(rows["degla"]["step_s"]
                                                                     / rows["negclip"]["step_s"])
+
+
+def test_training_transform_gives_the_per_image_numpy_pixels_bit_for_bit():
+    """The batched transform (channels first on bytes, normalised in place) equals the per-image float32 numpy
+    computation it replaced, for RGB, greyscale, RGBA and palette images, and leaves its inputs as they were."""
+    import numpy as np
+    from PIL import Image
+
+    from degla.training.transforms import TrainImageTransform
+
+    processor = bench_data_path.processor_224()
+    transform = TrainImageTransform(processor.image_processor, "random_resized_crop", (0.9, 1.0), seed=5)
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    images = [rgb, rgb.convert("L"), rgb.convert("RGBA"), rgb.convert("P"),
+              Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8))]
+    before = [np.asarray(image).copy() for image in images]
+    pixels = transform(images, [3, 4, 5, 6, 7])
+    crops = np.stack([np.asarray(transform.crop(image.convert("RGB"), i), dtype=np.float32)
+                      for image, i in zip(images, [3, 4, 5, 6, 7])])
+    expected = torch.from_numpy(np.ascontiguousarray(((crops / 255.0 - transform.mean) / transform.std)
+                                                     .transpose(0, 3, 1, 2)))
+    assert pixels.dtype == torch.float32 and pixels.shape == (5, 3, 224, 224) and pixels.is_contiguous()
+    assert torch.equal(pixels, expected)
+    assert all(np.array_equal(np.asarray(image), b) for image, b in zip(images, before))
+
+
+def test_data_path_benchmark_measures_every_stage_on_real_jpegs(tmp_path):
+    out = tmp_path / "data.json"
+    result = bench_data_path.main(["--seconds", "0.05", "--batch_size", "2", "--gpu_images_per_s", "500",
+                                   "--output_json", str(out)])
+    assert json.loads(out.read_text()) == result
+    assert result["jpeg_size"] == [640, 480] and len(result["photos"]) == 6
+    rates = result["rates"]
+    assert set(rates) == {"decode", "augment", "tokenize", "collate"}
+    assert all(r["samples_per_s_per_core"] > 0 for r in rates.values())
+    per_core = rates["collate"]["samples_per_s_per_core"]
+    assert result["workers_needed"] == {"500.0": -(-500 // per_core)} and result["gpu_images_per_s_measured"]
