@@ -28,8 +28,8 @@ if [[ "${DEVICE_CHECK_CPU:-0}" == 1 ]]; then
   DATA_SECONDS=1 TRAIN_PRECISION=() LAUNCH=(--cpu) BENCH_TIMEOUT=300 TRAIN_TIMEOUT=300
 else
   DEVICE=cuda DTYPE=bf16 SIZE=vit-b-32 BATCHES="32 128" STEPS=10 WARMUP=3 TRAIN_STEPS=50 TRAIN_BATCH=32 ROWS=2048
-  WORKERS=${DEVICE_CHECK_WORKERS:-8} DATA_SECONDS=3 TRAIN_PRECISION=(--bf16) LAUNCH=() BENCH_TIMEOUT=150
-  TRAIN_TIMEOUT=240
+  WORKERS=${DEVICE_CHECK_WORKERS:-8} DATA_SECONDS=3 TRAIN_PRECISION=(--bf16) LAUNCH=() BENCH_TIMEOUT=120
+  TRAIN_TIMEOUT=200
 fi
 
 stage "python and torch"
@@ -80,7 +80,7 @@ stage "data path (this machine's CPU, one core per loader worker)"
 FIRST_BATCH=${BATCHES%% *}
 GPU_RATE=$("$PY" -c "import json; print(json.load(open('$OUT_DIR/bench_step_b$FIRST_BATCH.json'))['rows']['degla']
                ['images_per_s'])")
-timeout 120 "$PY" benchmarks/bench_data_path.py --seconds "$DATA_SECONDS" --gpu_images_per_s "$GPU_RATE" \
+timeout 60 "$PY" benchmarks/bench_data_path.py --seconds "$DATA_SECONDS" --gpu_images_per_s "$GPU_RATE" \
   --output_json "$OUT_DIR/data_path.json"
 
 stage "synthetic data ($ROWS captions, JPEG images) and a random $SIZE checkpoint"
