@@ -147,17 +147,16 @@ def build_ours(arch: dict, row: str):
     return model
 
 
-def authors_decays(name: str, parameter) -> bool:
-    """The authors' weight-decay rule (open_clip's main.py), applied to every row's own parameter names."""
-    return parameter.ndim >= 2 and not any(part in name for part in ("bn", "ln", "bias", "logit_scale"))
-
-
 def make_optimizer(model, device: str):
+    """Fused AdamW with the recipe's settings on the authors' two groups (`decays`: open_clip's main.py rule,
+    applied to each row's own parameter names)."""
     import torch
 
+    from degla.training.trainer import decays
+
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    groups = [{"params": [p for n, p in named if authors_decays(n, p)], "weight_decay": WEIGHT_DECAY},
-              {"params": [p for n, p in named if not authors_decays(n, p)], "weight_decay": 0.0}]
+    groups = [{"params": [p for n, p in named if decays(n, p)], "weight_decay": WEIGHT_DECAY},
+              {"params": [p for n, p in named if not decays(n, p)], "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, fused=True, **ADAMW)
 
 
@@ -296,9 +295,9 @@ def worker(args) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    runner = RowRunner(args.worker, args)
     out = sys.stdout
     sys.stdout = sys.stderr  # anything a library prints stays off the protocol channel
+    runner = RowRunner(args.worker, args)
     print(json.dumps({"ready": True}), file=out, flush=True)
     trim = release_freed_memory if args.device == "cpu" else (lambda: None)
     for line in sys.stdin:
