@@ -161,7 +161,7 @@ def apply_embedded_default(stage: Stage, argv: list[str]) -> list[str]:
     lines = [f"{why}{stage.name} starts from its embedded default, {default.description}; the options given apply "
              "over it (--help lists them). Filled in:"]
     lines += textwrap.wrap(_shown(" ".join(options_argv(filled))), 116, initial_indent="  ", subsequent_indent="    ",
-                           break_on_hyphens=False)
+                           break_on_hyphens=False, break_long_words=False)
     if replacing:
         keep = "; --output_dir DIR keeps a run"
         resume = "".join(f", --{name} continues one" for name in default.resume_options)

@@ -3,6 +3,7 @@ none, start from it; a run that names its data never gets it), the default's own
 rerun, cheap checks before any model is loaded, and a library that does not know the world. The miniature
 study's smoke test is in tests/test_study.py."""
 
+import itertools
 import json
 import os
 import subprocess
@@ -44,10 +45,16 @@ def run_script(script, args, cwd, home, check=True, **env):
            **env}
     env.pop("DEGLA_CACHE", None)
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", script), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=1800)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def filled_in(out: str) -> str:
+    """The options the console says the embedded default filled in (the indented lines after "Filled in:")."""
+    lines = out.split("Filled in:\n", 1)[1].splitlines()
+    return " ".join(line.strip() for line in itertools.takewhile(lambda line: line.startswith("  "), lines))
 
 
 # -- the default of the data options --------------------------------------------------------------------------
@@ -96,17 +103,18 @@ def test_the_no_argument_training_demo_twice_in_a_row(in_tmp, monkeypatch, capsy
     first = run(stage, [])
     out = capsys.readouterr().out
     assert "No data option (--train_file, --image_root, --train_format, --dataset_split) given" in out
-    assert "--output_dir runs/degla-world" in out and "--model_name_or_path" in out and "replacing" not in out
+    assert f"--output_dir {os.path.join('runs', 'degla-world')}" in filled_in(out) and "replacing" not in out
+    assert "--model_name_or_path" in filled_in(out) and "--learning_rate 0.0003" in filled_in(out)
     stamp = os.path.getmtime(os.path.join(first, "model.safetensors"))
     second = run(stage, [])
     assert second == first and os.path.getmtime(os.path.join(second, "model.safetensors")) > stamp
     out = capsys.readouterr().out
     assert (f"{os.path.join('runs', 'degla-world')} is the embedded default's own folder and holds an earlier run: "
             "replacing it") in out
-    assert "--overwrite_output_dir true" in out
+    assert "--overwrite_output_dir true" in filled_in(out)
     # the demo into the user's own folder: refused the second time, unless told to overwrite
     run(stage, ["--output_dir", "mine"])
-    assert "--output_dir" not in capsys.readouterr().out.split("Filled in:")[1].split("\n")[1]
+    assert "--output_dir" not in filled_in(capsys.readouterr().out)
     with pytest.raises(OutputExistsError, match="mine already holds a run"):
         run(stage, ["--output_dir", "mine"])
     run(stage, ["--output_dir", "mine", "--overwrite_output_dir"])
@@ -134,8 +142,8 @@ def test_the_generation_demo_twice_in_its_own_folder_and_once_in_mine(in_tmp, ca
     assert first == os.path.join("runs", "negatives-demo")
     run(stage, [*argv[:-1], "2"])  # other arguments into the same folder: replaced, not a resume conflict
     out = capsys.readouterr().out
-    assert "replacing" in out and "--overwrite true" in out
-    assert "--captions" in out and "negclip_valid_excerpt.tsv" in out
+    assert "replacing" in out and "--overwrite true" in filled_in(out)
+    assert "--captions" in filled_in(out) and "negclip_valid_excerpt.tsv" in filled_in(out)
     with open(os.path.join(first, "generation_stats.json")) as f:
         assert json.load(f)["n_captions"] == 2
     assert run(stage, [*argv, "--output_dir", "mine"]) == "mine"
@@ -280,7 +288,7 @@ def test_train_then_evaluate_with_no_arguments(tmp_path, home):
     assert "2000 captions, 0 dropped" in card and "lambda_distill" in card
 
     out = run_script("evaluate_clip.py", [], tmp_path, home)
-    assert f"--model_name_or_path {os.path.join('runs', 'degla-world', 'clip')}" in out.stdout
+    assert f"--model_name_or_path {os.path.join('runs', 'degla-world', 'clip')}" in filled_in(out.stdout)
     results = json.loads((tmp_path / "runs" / "degla-world-eval" / "results.json").read_text())
     assert set(results["sugarcrepe"]) >= {"add_att", "swap_obj", "replace", "swap", "add", "avg"}
     assert set(results["zeroshot"]) == {"colour_shape", "heldout", "avg"}
@@ -292,7 +300,8 @@ def test_train_then_evaluate_with_no_arguments(tmp_path, home):
 def test_training_demo_into_my_folder_with_max_steps(tmp_path, home):
     out = run_script("train.py", ["--output_dir", "mine", "--max_steps", "1"], tmp_path, home)
     assert "Drop-in CLIP checkpoint: mine/clip".replace("/", os.sep) in out.stdout
-    assert "--train_file" in out.stdout and "--max_steps" not in out.stdout.split("Filled in:")[1].split("\n2")[0]
+    assert "--train_file" in filled_in(out.stdout) and "--max_steps" not in filled_in(out.stdout)
+    assert "--output_dir" not in filled_in(out.stdout)
     with open(tmp_path / "mine" / "trainer_state.json") as f:
         assert json.load(f)["global_step"] == 1
     assert not (tmp_path / "runs").exists()
@@ -301,7 +310,7 @@ def test_training_demo_into_my_folder_with_max_steps(tmp_path, home):
 @pytest.mark.slow
 def test_evaluation_demo_into_my_folder(tmp_path, home):
     out = run_script("evaluate_clip.py", ["--output_dir", "mine", "--tasks", "sugarcrepe,aro"], tmp_path, home)
-    assert "--model_name_or_path" in out.stdout and "base_model" in out.stdout  # no training demo here: the base
+    assert "base_model --sugarcrepe_dir" in filled_in(out.stdout)  # no training demo here: the shipped base CLIP
     results = json.loads((tmp_path / "mine" / "results.json").read_text())
     assert set(results) == {"sugarcrepe", "aro"}
 
