@@ -140,6 +140,7 @@ def test_the_generation_demo_twice_in_its_own_folder_and_once_in_mine(in_tmp, ca
     argv = ["--backend", "rule_based", "--max_captions", "3"]
     first = run(stage, argv)
     assert first == os.path.join("runs", "negatives-demo")
+    assert "replacing" not in capsys.readouterr().out
     run(stage, [*argv[:-1], "2"])  # other arguments into the same folder: replaced, not a resume conflict
     out = capsys.readouterr().out
     assert "replacing" in out and "--overwrite true" in filled_in(out)
