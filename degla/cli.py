@@ -1,21 +1,29 @@
 """One entry-point pattern for every stage of the pipeline (training, negative generation, evaluation, ...).
 
-A stage is its argument dataclasses, a `run_<stage>(*arguments)` function in the package, and the arguments of
-its embedded default (what the script does when run without arguments). A script is three lines:
+A stage is its argument dataclasses and a `run_<stage>(*arguments)` function in its package; it knows no data of
+its own. A script wires it to its embedded default (`degla.demo`, the only code that knows the demo's data):
 
+    from degla import demo
     from degla.cli import main
     from degla.training import TRAINING
-    main(TRAINING)
+    main(TRAINING.with_default(demo.TRAINING))
 
 and takes its options on the command line, from a `--config` JSON or YAML file (command-line options override
-the file's), or neither (the embedded default, announced on the console).
+the file's), or both. The embedded default is the default of the data options: when none of them is given
+(`--train_file`, `--captions`, any evaluation data option), the run starts from the default's options and the
+command line applies over them, announced on the console with every option it filled in. A run that names its
+data never gets the default. The default's own output folder is the default's: when the run did not name
+`--output_dir`, an earlier run there is replaced (said on the console), unless the run resumes it.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import os
 import sys
+import textwrap
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -27,20 +35,44 @@ CONFIG_FLAG = "--config"
 
 
 @dataclass(frozen=True)
+class EmbeddedDefault:
+    """What a script runs when its command line names none of the stage's data options.
+
+    `options()` (called only then: it may build the default's data once) maps option names to values; the
+    command line applies over them. With no `data_options` the default always applies (a stage without data).
+    When the run leaves `--output_dir` to the default and that folder already holds files, `replace_option` (the
+    stage's own overwrite flag) is set, unless one of `resume_options` is given (then the run continues there)."""
+
+    description: str
+    options: Callable[[], dict]
+    data_options: tuple[str, ...] = ()
+    replace_option: str | None = None
+    resume_options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Stage:
     """A stage as its script runs it."""
 
     name: str
     argument_types: tuple[type, ...]
     run: Callable[..., Any]
-    embedded_default: Callable[[], list[str]] | None = None
+    embedded_default: EmbeddedDefault | None = None
     description: str = ""
 
-    def parser(self) -> HfArgumentParser:
+    def with_default(self, default: EmbeddedDefault) -> Stage:
+        """This stage with `default` as the default of its data options (wired by the script)."""
+        return dataclasses.replace(self, embedded_default=default)
+
+    def parser(self, add_help: bool = True) -> HfArgumentParser:
         epilog = (f"{CONFIG_FLAG} FILE reads options from a JSON or YAML mapping of option names to values; "
-                  "options given on the command line override it."
-                  + (" Without any argument the script runs its embedded default." if self.embedded_default else ""))
-        return HfArgumentParser(self.argument_types, description=self.description, epilog=epilog)
+                  "options given on the command line override it.")
+        default = self.embedded_default
+        if default is not None:
+            given = f"without any data option ({_listed(default.data_options)}) " if default.data_options else ""
+            epilog += (f" Run {given}it starts from its embedded default ({default.description}); the options given "
+                       "apply over it.")
+        return HfArgumentParser(self.argument_types, description=self.description, epilog=epilog, add_help=add_help)
 
 
 def options_argv(options: dict) -> list[str]:
@@ -83,16 +115,71 @@ def expand_config(argv: list[str]) -> list[str]:
     return config_file_argv(argv[at + 1]) + argv[:at] + argv[at + 2:]
 
 
+def _listed(options) -> str:
+    names = [f"--{name}" for name in options]
+    return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+
+
+def given_options(stage: Stage, argv: list[str]) -> set[str]:
+    """The option names (dataclass fields) that `argv` sets, however spelt (`--a_b`, `--a-b`, `--no_a`, `--a=1`)."""
+    probe = stage.parser(add_help=False)
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS  # only what argv sets lands in the namespace
+        action.required = False
+    probe._defaults.clear()
+    namespace, _ = probe.parse_known_args(argv)
+    return set(vars(namespace))
+
+
+def _shown(text: str) -> str:
+    """`text` with the working directory left out of paths and the home folder written `~`."""
+    return text.replace(os.getcwd() + os.sep, "").replace(os.path.expanduser("~"), "~")
+
+
+def _holds_files(folder: str) -> bool:
+    return os.path.isdir(folder) and any(os.scandir(folder))
+
+
+def apply_embedded_default(stage: Stage, argv: list[str]) -> list[str]:
+    """`argv` over the stage's embedded default, when it names none of the data options (said on the console,
+    with every option filled in); `argv` unchanged otherwise."""
+    default = stage.embedded_default
+    if default is None or {"-h", "--help"} & set(argv):
+        return argv
+    given = given_options(stage, argv)
+    if given & set(default.data_options):
+        return argv
+    filled = {name: value for name, value in default.options().items() if name not in given}
+    output_dir = filled.get("output_dir")
+    replacing = (output_dir is not None and default.replace_option is not None and _holds_files(output_dir)
+                 and default.replace_option not in given and not given & set(default.resume_options))
+    if replacing:
+        filled[default.replace_option] = True
+    if not filled:
+        return argv
+    why = f"No data option ({_listed(default.data_options)}) given: " if default.data_options else ""
+    lines = [f"{why}{stage.name} starts from its embedded default, {default.description}; the options given apply "
+             "over it (--help lists them). Filled in:"]
+    lines += textwrap.wrap(_shown(" ".join(options_argv(filled))), 116, initial_indent="  ", subsequent_indent="    ",
+                           break_on_hyphens=False, break_long_words=False)
+    if replacing:
+        keep = "; --output_dir DIR keeps a run"
+        resume = "".join(f", --{name} continues one" for name in default.resume_options)
+        lines.append(f"{_shown(output_dir)} is the embedded default's own folder and holds an earlier run: replacing "
+                     f"it{keep}{resume}")
+    print("\n".join(lines), flush=True)
+    return options_argv(filled) + argv
+
+
 def parse_stage_arguments(stage: Stage, argv: list[str]) -> tuple:
-    """The stage's argument dataclasses from `argv` (or from its embedded default when `argv` is empty)."""
-    if not argv and stage.embedded_default is not None:
-        argv = stage.embedded_default()
-        print(f"No arguments: running the embedded default of {stage.name} (--help lists the options)", flush=True)
-    return stage.parser().parse_args_into_dataclasses(expand_config(argv))
+    """The stage's argument dataclasses from `argv` (with a `--config` file's options under it, and the embedded
+    default's under both when they name none of the stage's data options)."""
+    argv = apply_embedded_default(stage, expand_config(argv))
+    return stage.parser().parse_args_into_dataclasses(argv)
 
 
 def run(stage: Stage, argv: list[str]):
-    """Parse `argv` (or take the embedded default when it is empty) and run the stage; errors propagate."""
+    """Parse `argv` (over the stage's embedded default where it applies) and run the stage; errors propagate."""
     return stage.run(*parse_stage_arguments(stage, argv))
 
 

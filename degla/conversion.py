@@ -165,15 +165,17 @@ def run_conversion(args: ConversionArguments) -> str:
     """Convert `args.checkpoint` into a `CLIPModel` folder (written whole or not at all); returns its path."""
     from .atomic_io import atomic_directory
     from .errors import MissingPathError
-    from .hub import push_folder
+    from .hub import model_loading, push_folder
 
     if not os.path.isfile(args.checkpoint):
         raise MissingPathError(f"--checkpoint {args.checkpoint!r}: no such file")
+    processor = None
+    if args.processor_name_or_path:  # a processor that cannot be loaded stops the run before the checkpoint is read
+        with model_loading("--processor_name_or_path", args.processor_name_or_path):
+            processor = CLIPProcessor.from_pretrained(args.processor_name_or_path)
     state_dict = load_openclip_state_dict(args.checkpoint)
     model = convert_openclip_checkpoint(state_dict, args.hidden_act, args.text_heads, args.vision_heads)
-    if args.processor_name_or_path:
-        processor = CLIPProcessor.from_pretrained(args.processor_name_or_path)
-    else:
+    if processor is None:
         processor = openai_clip_processor(model.config.vision_config.image_size)
     with atomic_directory(args.output_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)

@@ -15,3 +15,7 @@ class MissingPathError(InputError, FileNotFoundError):
 
 class OutputExistsError(InputError, FileExistsError):
     """The output folder already holds finished work that the run would replace."""
+
+
+class ModelLoadError(InputError):
+    """A model or processor named by an option cannot be loaded (offline, a mistyped Hub id, a folder without it)."""

@@ -1,19 +1,25 @@
-"""The Hugging Face Hub, in one place: uploading a finished folder, and fetching one file of a Hub repository.
+"""The Hugging Face Hub, in one place: uploading a finished folder, fetching one file of a Hub repository, and
+the checks every stage makes before it loads anything named by an option.
 
 Every stage that uploads (the CLIP export of a training run, a negatives dataset, a converted checkpoint)
 goes through `push_folder`; files named by `hf://` addresses go through `download_hub_file`, which caches them
-as the Hub client does (`~/.cache/huggingface/hub`, or `HF_HOME`).
+as the Hub client does (`~/.cache/huggingface/hub`, or `HF_HOME`). Before a stage loads a model it checks the
+paths of its options (`check_local_path`, `check_data_source`, `check_folder`: cheap, before any expensive
+load), and it loads the model inside `model_loading(option, name)`, which turns a model that cannot be loaded
+(offline, a mistyped Hub id, a folder without the files) into one error naming the option.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub.errors import HFValidationError
 
-from .errors import MissingPathError
+from .errors import InputError, MissingPathError, ModelLoadError
 
 REPO_TYPES = ("model", "dataset")
 
@@ -46,6 +52,55 @@ def check_local_path(name: str, option: str) -> None:
     """Raise naming `option` when `name` is meant as a local path (see `looks_like_local_path`) that is missing."""
     if looks_like_local_path(name) and not os.path.exists(os.path.expanduser(name)):
         raise MissingPathError(f"{option} {name!r}: no such file or folder (a Hub repository is named org/name)")
+
+
+def check_folder(path: str | None, option: str) -> None:
+    """Raise naming `option` when `path` is given and is not an existing folder."""
+    if path is not None and not os.path.isdir(os.path.expanduser(path)):
+        raise MissingPathError(f"{option} {path!r}: no such folder")
+
+
+def check_data_source(name: str | None, option: str) -> None:
+    """Before anything is loaded: a data source is an `hf://` file address, an existing local path, or a Hub
+    dataset id `org/name`. A name without `/` that is no local path is taken for a mistyped path (a Hub dataset
+    is named org/name), never looked up on the Hub."""
+    if name is None:
+        return
+    if name.startswith("hf://"):
+        try:
+            parse_hub_file(name)
+        except ValueError as err:
+            raise InputError(f"{option}: {err}") from None
+        return
+    check_local_path(name, option)
+    if "/" not in name and not os.path.exists(os.path.expanduser(name)):
+        raise MissingPathError(f"{option} {name!r}: no such file or folder (a Hub dataset is named org/name)")
+
+
+def _first_sentence(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    cut = text.find(". ")
+    return text[: cut + 1] if 0 < cut < 300 else text[:300]
+
+
+@contextmanager
+def model_loading(option: str, name: str):
+    """Load the model or processor named by `option` (`--model_name_or_path`, `--model`) inside this block: a
+    local-looking path that is missing is refused before the load, and a load that fails for want of the files
+    (offline, a mistyped Hub id, a folder without them) becomes one `ModelLoadError` naming the option."""
+    check_local_path(name, option)
+    try:
+        yield
+    except InputError:
+        raise
+    except (OSError, HFValidationError) as err:
+        if os.path.isdir(os.path.expanduser(name)):
+            where = "the local folder lacks what the load needs"
+        else:
+            where = ("it is not a local folder, and the Hub has no such repository or cannot be reached (check the "
+                     "name; offline, a Hub model must be in the Hub cache)")
+        raise ModelLoadError(f"{option} {name!r} could not be loaded: {where} ({type(err).__name__}: "
+                             f"{_first_sentence(err)})") from err
 
 
 def public_name(name: str) -> str:

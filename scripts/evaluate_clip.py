@@ -19,8 +19,9 @@ machine: `accelerate launch --num_processes 1 scripts/evaluate_clip.py ...`. Eve
 docs/evaluation.md describes the data layout of each.
 """
 
+from degla import demo
 from degla.cli import main
 from degla.eval.run import EVALUATION
 
 if __name__ == "__main__":
-    main(EVALUATION)
+    main(EVALUATION.with_default(demo.EVALUATION))

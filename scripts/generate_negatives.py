@@ -23,8 +23,9 @@ python scripts/generate_negatives.py --captions captions.txt --backend rule_base
 line). A killed run started again with the same arguments resumes from its finished shards.
 """
 
+from degla import demo
 from degla.cli import main
 from degla.generation.run import GENERATION
 
 if __name__ == "__main__":
-    main(GENERATION)
+    main(GENERATION.with_default(demo.GENERATION))

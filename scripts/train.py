@@ -23,8 +23,9 @@ Defaults are the paper's recipe and, where it is silent, the authors' code (docs
 `--resume_from_checkpoint <output_dir>/checkpoint-N` (student, teacher, optimizer, scheduler and RNG state).
 """
 
+from degla import demo
 from degla.cli import main
 from degla.training import TRAINING
 
 if __name__ == "__main__":
-    main(TRAINING)
+    main(TRAINING.with_default(demo.TRAINING))

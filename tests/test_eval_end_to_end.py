@@ -141,7 +141,8 @@ def test_cli_rejects_unknown_task(world):
 
 @pytest.mark.parametrize("args, option", [
     (["--tasks", "sugarcrepe", "--sugarcrepe_dir", "sugar-crepe/typo"], "--sugarcrepe_dir"),
-    (["--tasks", "sugarcrepe"], "--sugarcrepe_dir"),
+    # a data option is given (so not the embedded default), but not the one the task needs
+    (["--tasks", "sugarcrepe", "--coco_val2017_dir", "."], "--sugarcrepe_dir"),
 ])
 def test_cli_requested_task_without_data_exits_nonzero_before_loading(tmp_path, args, option):
     """A requested task that cannot run is an error naming the option, raised before the model is loaded (the

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..cli import Stage, options_argv
+from ..cli import Stage
 from ..errors import InputError
+from ..hub import model_loading
 from .config import EvalDataConfig
-from .harness import DEFAULT_CACHE_DIR, evaluate_model
+from .encoder import CLIPFeatureEncoder
+from .harness import DEFAULT_CACHE_DIR, evaluate_model, plan_tasks
 from .tasks import TASKS
 
 TASKS_HELP = "; ".join(f"{name}: {task.description}" for name, task in TASKS.items())
@@ -35,28 +37,18 @@ class EvaluateArguments:
 def run_evaluation(args: EvaluateArguments, data: EvalDataConfig) -> dict:
     """Score the model on the requested tasks and write results.json / results.md / run_info.json."""
     if args.model_name_or_path is None:
-        raise InputError("--model_name_or_path is required (a Hub id or a local CLIPModel folder), or run the script "
-                         "without arguments for the embedded default")
-    results = evaluate_model(
-        args.model_name_or_path, args.tasks, data, output_dir=args.output_dir, batch_size=args.batch_size,
-        device=args.device, cache_dir=None if args.cache_dir.lower() == "none" else args.cache_dir,
-        seed=args.seed, num_workers=args.num_workers, show_progress=not args.no_progress)
+        raise InputError("--model_name_or_path is required (a Hub id or a local CLIPModel folder; "
+                         "scripts/evaluate_clip.py run without any data option starts from its embedded default)")
+    plan_tasks(args.tasks, data)  # every data path is checked before the model is loaded
+    with model_loading("--model_name_or_path", args.model_name_or_path):
+        encoder = CLIPFeatureEncoder.from_pretrained(
+            args.model_name_or_path, device=args.device, batch_size=args.batch_size,
+            cache_dir=None if args.cache_dir.lower() == "none" else args.cache_dir, num_workers=args.num_workers,
+            show_progress=not args.no_progress)
+    results = evaluate_model(encoder, args.tasks, data, output_dir=args.output_dir, seed=args.seed)
     print(f"results written to {os.path.join(args.output_dir, 'results.json')}")
     return results
 
 
-def embedded_default() -> list[str]:
-    """Without arguments: the export of the embedded training default (`python scripts/train.py`), or the shipped
-    base model if that has not run, on the shapes world's benchmarks (built once, cached)."""
-    from ..world.pipeline import BASE_MODEL_DIR, DEMO_OUTPUT_DIR, build_benchmarks
-
-    export = os.path.join(DEMO_OUTPUT_DIR, "clip")
-    model = export if os.path.isdir(export) else BASE_MODEL_DIR
-    print(f"No arguments: scoring {export if model == export else 'the shipped base model'} on the embedded "
-          "shapes-world benchmarks")
-    return options_argv({"model_name_or_path": model, **build_benchmarks()})
-
-
 EVALUATION = Stage(name="evaluate_clip", argument_types=(EvaluateArguments, EvalDataConfig), run=run_evaluation,
-                   embedded_default=embedded_default,
                    description="Score any CLIP checkpoint on the DeGLA paper's benchmarks.")

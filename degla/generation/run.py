@@ -10,12 +10,12 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from ..cli import Stage, options_argv
+from ..cli import Stage
 from ..errors import InputError
-from ..hub import public_name
+from ..hub import model_loading, public_name
 from ..schema import RULES
 from .backend import smollm2_gguf_path
-from .inputs import DEFAULT_CAPTIONS, read_captions
+from .inputs import read_captions
 from .runner import GenerationConfig, collect_stats, finalize, format_summary, push_to_hub, run_generation
 
 logger = logging.getLogger(__name__)
@@ -26,8 +26,7 @@ class GenerationArguments:
     # input
     captions: str | None = field(
         default=None, metadata={"help": "Captions: COCO .json, saved dataset folder, .tsv/.csv or .txt (required; "
-                                        "without any argument the script runs its embedded default on 24 of the 48 "
-                                        "real COCO captions shipped with degla)."})
+                                        "scripts/generate_negatives.py without it starts from its embedded default)."})
     caption_column: str | None = field(default=None, metadata={"help": "Caption column of a table/dataset."})
     split: str | None = field(default=None, metadata={"help": "Split of a saved DatasetDict (default: train)."})
     max_captions: int | None = field(default=None, metadata={"help": "Use only the first N captions (default: all)."})
@@ -70,7 +69,8 @@ class GenerationArguments:
     def __post_init__(self):
         if self.captions is None:
             raise InputError("--captions is required (a COCO captions .json, a saved dataset, a .tsv/.csv or a .txt "
-                             "file), or run the script without arguments for its embedded default")
+                             "file; scripts/generate_negatives.py run without any data option starts from its "
+                             "embedded default)")
         small_default_model = self.backend == "llm" and self.model is None
         self.decoding = self.decoding or ("constrained" if small_default_model else "free")
         self.candidates_per_prompt = self.candidates_per_prompt or (3 if small_default_model else 1)
@@ -95,15 +95,14 @@ def run_negatives_generation(args: GenerationArguments) -> str:
     accelerator = Accelerator()
     logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if args.overwrite and accelerator.is_main_process and os.path.isdir(args.output_dir):
-        shutil.rmtree(args.output_dir)
-    accelerator.wait_for_everyone()
-
-    source = args.captions
+    source = args.captions  # read (and checked) before anything is deleted or loaded
     records = read_captions(source, args.caption_column, args.split, args.max_caption_words)
     if args.max_captions is not None:
         records = records.select(range(min(args.max_captions, len(records))))
     accelerator.print(f"{len(records)} captions from {public_name(source)}")
+    if args.overwrite and accelerator.is_main_process and os.path.isdir(args.output_dir):
+        shutil.rmtree(args.output_dir)
+    accelerator.wait_for_everyone()
 
     model_name = public_name(args.model) if args.backend == "llm" else None  # no local paths in the card
     if model_name and args.gguf_file:
@@ -117,9 +116,10 @@ def run_negatives_generation(args: GenerationArguments) -> str:
     if args.backend == "llm":
         from .backend import LLMRewriter, load_generation_pipeline
 
-        pipe = load_generation_pipeline(args.model, gguf_file=args.gguf_file, dtype=args.dtype,
-                                        device=accelerator.device, revision=args.revision,
-                                        trust_remote_code=args.trust_remote_code)
+        with model_loading("--model", args.model):
+            pipe = load_generation_pipeline(args.model, gguf_file=args.gguf_file, dtype=args.dtype,
+                                            device=accelerator.device, revision=args.revision,
+                                            trust_remote_code=args.trust_remote_code)
         rewriter = LLMRewriter(pipe, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                                show_progress=accelerator.is_local_main_process)
 
@@ -138,13 +138,5 @@ def run_negatives_generation(args: GenerationArguments) -> str:
     return args.output_dir
 
 
-def embedded_default() -> list[str]:
-    """Without arguments: the shipped SmolLM2 on 24 of the 48 real COCO captions shipped with degla, on the CPU
-    (3 exemplars per prompt, no retries, the rule-based generator filling what the LLM misses)."""
-    return options_argv({"captions": str(DEFAULT_CAPTIONS), "max_captions": 24, "max_retries": 0,
-                         "fallback": "rule_based", "exemplars_per_prompt": 3})
-
-
 GENERATION = Stage(name="generate_negatives", argument_types=(GenerationArguments,), run=run_negatives_generation,
-                   embedded_default=embedded_default,
                    description="Generate DeGLA hard-negative captions (five rewrite rules) with an instruct LLM.")

@@ -13,6 +13,7 @@ from transformers import CLIPProcessor
 from ..cli import Stage
 from ..configuration_degla import DeGLAConfig
 from ..errors import InputError
+from ..hub import check_data_source, check_folder, model_loading
 from ..modeling_degla import DeGLAForContrastive
 from .arguments import DataArguments, DeGLATrainingArguments, ModelArguments, ObjectiveArguments
 from .data import assign_negative_slots, bad_images_error, check_images
@@ -64,13 +65,18 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, objectiv
     """Everything `run_training` trains with: the model, the checked data and the trainer (and a data summary)."""
     state = PartialState()
     if data_args.train_file is None:
-        raise InputError("--train_file is required (or run scripts/train.py with no arguments for the embedded "
-                         "default)")
+        raise InputError("--train_file is required: the negatives to train on (scripts/train.py run without any "
+                         "data option starts from its embedded default instead)")
     resume = training_args.resume_from_checkpoint
+    # every path first (cheap), then the model
+    check_data_source(data_args.train_file, "--train_file")
+    check_folder(data_args.image_root, "--image_root")
+    check_folder(resume, "--resume_from_checkpoint")
     check_output_dir(training_args, resuming=bool(resume))
-    processor = CLIPProcessor.from_pretrained(model_args.model_name_or_path)
-    model = DeGLAForContrastive.from_clip(model_args.model_name_or_path, lora_config=model_args.lora_config(),
-                                         **asdict(objective_args))
+    with model_loading("--model_name_or_path", model_args.model_name_or_path):
+        processor = CLIPProcessor.from_pretrained(model_args.model_name_or_path)
+        model = DeGLAForContrastive.from_clip(model_args.model_name_or_path, lora_config=model_args.lora_config(),
+                                             **asdict(objective_args))
     if resume:
         check_resume_objective(resume, model.config, training_args.allow_objective_change)
 
@@ -107,14 +113,7 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, objective
     return export_dir
 
 
-def embedded_default() -> list[str]:
-    """`scripts/train.py` without arguments: DeGLA on the shapes world (builds its data once, cached)."""
-    from ..world.pipeline import demo_train_args
-
-    return demo_train_args()
-
-
 TRAINING = Stage(name="train", argument_types=(ModelArguments, DataArguments, ObjectiveArguments,
                                                DeGLATrainingArguments),
-                 run=run_training, embedded_default=embedded_default,
+                 run=run_training,
                  description="Fine-tune a CLIP model with DeGLA and export a drop-in CLIPModel checkpoint.")

@@ -1,12 +1,15 @@
-"""The embedded default of the project's scripts: the shapes world run through the real pipeline.
+"""The shapes world run through the real pipeline (what `degla.demo` and the miniature study start from).
 
 - `build_negatives_dataset`: fine-tuning captions of the world + negatives from `degla.generation`'s rule-based
   generator, in the negatives schema that `scripts/train.py` reads, saved with `save_to_disk`.
+- `world_train_options`: the options of `scripts/train.py` that fine-tune the shipped base CLIP on them with the
+  world recipe (`WORLD_RECIPE`).
 - `build_benchmarks`: the world's benchmarks in the real formats, and the `EvalDataConfig` that points the
   evaluation harness at them.
 - `BASE_MODEL_DIR`: the shipped base CLIP (pretrained from scratch on the broad world distribution).
 
-Everything is cached under `cache_dir` (default `~/.cache/degla/world`) keyed by its arguments.
+Everything is cached under `cache_dir` (default `world_cache_dir()`: `$DEGLA_CACHE/world`, else
+`~/.cache/degla/world`, read when called) keyed by its arguments.
 """
 
 from __future__ import annotations
@@ -19,16 +22,20 @@ from ..generation import generate_rule_based
 from ..schema import RULES, neg_column
 from .clip import BASE_MODEL_DIR
 
-DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "degla", "world")
-DEMO_OUTPUT_DIR = os.path.join("runs", "degla-world")  # where `python scripts/train.py` (no arguments) writes
+
+def world_cache_dir() -> str:
+    """Where the world's data is cached: `$DEGLA_CACHE/world`, else `~/.cache/degla/world` (read when called)."""
+    root = os.environ.get("DEGLA_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "degla")
+    return os.path.join(root, "world")
 
 
-def build_negatives_dataset(n_images: int = 1000, seed: int = 0, cache_dir: str = DEFAULT_CACHE_DIR) -> str:
+def build_negatives_dataset(n_images: int = 1000, seed: int = 0, cache_dir: str | None = None) -> str:
     """Save (once) the world's fine-tuning captions with rule-based negatives; returns the dataset folder."""
     from datasets import load_from_disk
 
     from .data import finetuning_dataset
 
+    cache_dir = cache_dir or world_cache_dir()
     path = os.path.join(cache_dir, f"negatives_n{n_images}_s{seed}")
     if os.path.exists(os.path.join(path, "state.json")):
         load_from_disk(path)  # fail loudly on a damaged cache rather than later in training
@@ -57,20 +64,19 @@ WORLD_RECIPE = {
 }
 
 
-def demo_train_args(output_dir: str = DEMO_OUTPUT_DIR, cache_dir: str = DEFAULT_CACHE_DIR, **overrides) -> list[str]:
-    """Command-line arguments of `scripts/train.py` for the embedded default (builds the world data if needed)."""
-    from ..cli import options_argv
-
-    return options_argv({"model_name_or_path": BASE_MODEL_DIR,
-                         "train_file": build_negatives_dataset(cache_dir=cache_dir),
-                         "output_dir": output_dir, **WORLD_RECIPE, **overrides})
+def world_train_options(output_dir: str, cache_dir: str | None = None, **overrides) -> dict:
+    """The options of `scripts/train.py` that fine-tune the shipped base CLIP on the world's negatives with the
+    world recipe, changed by `overrides` (builds the world data if needed)."""
+    return {"model_name_or_path": BASE_MODEL_DIR, "train_file": build_negatives_dataset(cache_dir=cache_dir),
+            "output_dir": output_dir, **WORLD_RECIPE, **overrides}
 
 
-def build_benchmarks(seed: int = 1000, cache_dir: str = DEFAULT_CACHE_DIR) -> dict:
+def build_benchmarks(seed: int = 1000, cache_dir: str | None = None) -> dict:
     """Write (once) the world's benchmarks; returns the `EvalDataConfig` fields that point at them."""
     from .benchmarks import write_benchmarks
     from .shapes import COLOURS, SHAPES, SIZES, TEXTURES
 
+    cache_dir = cache_dir or world_cache_dir()
     root = os.path.join(cache_dir, f"benchmarks_s{seed}")
     done = os.path.join(root, "done.json")
     if not os.path.exists(done):

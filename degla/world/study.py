@@ -124,9 +124,9 @@ def run_one(overrides: dict, seed: int, run_dir: str, cache_dir: str, max_steps:
     """Fine-tune and score one (configuration, seed) in this process with one thread; write its result.json."""
     import torch
 
-    from ..cli import run
+    from ..cli import options_argv, run
     from ..training import TRAINING
-    from .pipeline import demo_train_args
+    from .pipeline import world_train_options
 
     torch.set_num_threads(1)
     os.makedirs(run_dir, exist_ok=True)
@@ -138,7 +138,7 @@ def run_one(overrides: dict, seed: int, run_dir: str, cache_dir: str, max_steps:
     work = os.path.join(run_dir, "train")
     if os.path.exists(work):  # an interrupted run: start it again from scratch
         shutil.rmtree(work)
-    argv = demo_train_args(output_dir=work, cache_dir=cache_dir, **extra) + ["--disable_tqdm", "true"]
+    argv = options_argv(world_train_options(output_dir=work, cache_dir=cache_dir, **extra)) + ["--disable_tqdm", "true"]
     export = run(TRAINING, argv)
     results = score(export, cache_dir)
     entry = {"overrides": overrides, "seed": seed, "max_steps": max_steps, "results": results,
@@ -388,9 +388,9 @@ def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None
     """Run every missing (configuration, seed), then write results.json, results.md and tradeoff.png."""
     from datasets import load_from_disk
 
-    from .pipeline import DEFAULT_CACHE_DIR, build_benchmarks, build_negatives_dataset
+    from .pipeline import build_benchmarks, build_negatives_dataset, world_cache_dir
 
-    cache_dir = cache_dir or DEFAULT_CACHE_DIR
+    cache_dir = cache_dir or world_cache_dir()
     max_steps = 4 if quick else None
     points = [p for p in design() if not only or p.label in only]
     build_benchmarks(cache_dir=cache_dir)  # once, before the workers start
