@@ -200,9 +200,9 @@ class FeatureEncoder:
         (safetensors only). A model without `get_image_features` / `get_text_features` is an `InputError` naming
         it, raised before its weights are read. `trust_remote_code` stays off unless asked for."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        try:
+        try:  # an OSError (offline, a mistyped id) is left to the caller (degla.hub.model_loading names the option)
             config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
-        except (OSError, ValueError) as err:
+        except ValueError as err:
             raise InputError(f"--model_name_or_path {model_name_or_path}: cannot load a model config "
                              f"({' '.join(str(err).split())})") from err
         model_class = _auto_model_class(config)

@@ -23,9 +23,9 @@ def parse_tasks(tasks) -> list[str]:
         return names
     unknown = [t for t in names if t not in TASKS]
     if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; valid tasks: {', '.join(TASKS)} (or 'all')")
+        raise EvalDataError(f"--tasks: unknown task(s) {unknown}; valid tasks: {', '.join(TASKS)} (or 'all')")
     if not names:
-        raise ValueError(f"no task given; valid tasks: {', '.join(TASKS)}")
+        raise EvalDataError(f"--tasks: no task given; valid tasks: {', '.join(TASKS)}")
     return names
 
 

@@ -31,6 +31,7 @@ from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
 from ..atomic_io import write_file_atomic, write_text_atomic
+from ..errors import OutputExistsError
 from ..hub import push_folder
 from ..schema import CAPTION, IMAGE_ID, IMAGE_PATH, RULES, check_rule, neg_column, source_column
 from .constrained import make_plan
@@ -109,7 +110,7 @@ def _check_run(output_dir, config: GenerationConfig, n_captions: int, fingerprin
                     if previous["config"].get(k) != run["config"].get(k)]
             if previous["n_captions"] != n_captions or previous["input_fingerprint"] != fingerprint:
                 diff.append("captions")
-            raise ValueError(
+            raise OutputExistsError(
                 f"{output_dir} holds a run with other arguments (differs in: {', '.join(sorted(diff))}); "
                 "give the same arguments to resume it, or a new --output_dir (or --overwrite) to start over"
             )
