@@ -19,8 +19,9 @@ held-out folds of SugarCrepe's dev split, see benchmarks/eval_validator.py):
 
     python benchmarks/eval_validator.py --sugarcrepe_dir ../shared/data/sugarcrepe-dev --folds 2,3,4 \
         --export_captions heldout40.txt
-    python benchmarks/bench_generation.py --captions heldout40.txt --n_captions 40 --batch_size 8 \
-        --candidates 3 --exemplars_per_prompt 3 --skip_single
+    python benchmarks/bench_generation.py --captions heldout40.txt --n_captions 40 --batch_size 20 \
+        --candidates 3 --exemplars_per_prompt 3 --skip_single \
+        --rules replace_adjectives,swap_adjectives,replace_nouns,swap_nouns,reshuffle --replies replies.jsonl
 """
 
 from __future__ import annotations
