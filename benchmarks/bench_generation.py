@@ -19,8 +19,9 @@ held-out folds of SugarCrepe's dev split, see benchmarks/eval_validator.py):
 
     python benchmarks/eval_validator.py --sugarcrepe_dir ../shared/data/sugarcrepe-dev --folds 2,3,4 \
         --export_captions heldout40.txt
-    python benchmarks/bench_generation.py --captions heldout40.txt --n_captions 40 --batch_size 8 \
-        --candidates 3 --exemplars_per_prompt 3 --skip_single
+    python benchmarks/bench_generation.py --captions heldout40.txt --n_captions 40 --batch_size 20 \
+        --candidates 3 --exemplars_per_prompt 3 --skip_single \
+        --rules replace_adjectives,swap_adjectives,replace_nouns,swap_nouns,reshuffle --replies replies.jsonl
 """
 
 from __future__ import annotations
@@ -84,9 +85,12 @@ def main():
     batched = LLMRewriter(pipe, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
     single = LLMRewriter(pipe, batch_size=1, max_new_tokens=args.max_new_tokens)
     t0 = time.perf_counter()
-    _ = batched.vocabulary  # built once per tokenizer (not part of any timing below)
-    single._vocabulary = batched.vocabulary
-    print(f"constrained-decoding vocabulary: {time.perf_counter() - t0:.1f} s")
+    vocabulary = batched.vocabulary  # built once per tokenizer (not part of any timing below)
+    for word_class in ("NOUN", "NOUNS", "ADJ"):  # the tries of the replace rules' new words
+        for first in (False, True):
+            vocabulary.trie(word_class, first)
+    single._vocabulary = vocabulary
+    print(f"constrained-decoding vocabulary and word tries: {time.perf_counter() - t0:.1f} s")
     tok = pipe.tokenizer
     print(f"{len(all_captions)} captions, decoding={args.decoding}, candidates per prompt={args.candidates}, "
           f"batch size {args.batch_size}\n")

@@ -5,6 +5,7 @@ rule's shape."""
 from collections import Counter
 
 import pytest
+import torch
 
 from degla.generation.constrained import (END, FREE, ModifierSwapPlan, NounSwapPlan, PermutationPlan, ReplacementPlan,
                                           make_plan)
@@ -135,3 +136,90 @@ def test_constrained_run_counts_each_prompt_once(tmp_path, tiny_smollm2_rewriter
         for row in ds:
             if row[source_column(rule)] == "llm":
                 assert validate_negative(row["caption"], row[f"neg_{rule}"], rule) is None
+
+
+def test_words_of_class_are_whole_english_words_of_the_class():
+    from degla.generation.lexicon import is_known_word, words_of_class
+
+    nouns, plurals, modifiers = words_of_class("NOUN"), words_of_class("NOUNS"), words_of_class("ADJ")
+    assert {"dog", "woman", "umbrella"} <= nouns and {"dogs", "women", "umbrellas"} <= plurals
+    assert {"white", "wooden", "small", "three"} <= modifiers
+    assert "dogs" not in nouns and "dog" not in plurals and "white" not in nouns and "dog" not in modifiers
+    # the non-words the free two-piece word spelt before ("A manne computer", "A smallblue topped with rice")
+    for non_word in ("manne", "smallblue", "littleboy", "axiosi"):
+        assert not is_known_word(non_word) and all(non_word not in ws for ws in (nouns, plurals, modifiers))
+    with pytest.raises(ValueError, match="word_class"):
+        words_of_class("VERB")
+
+
+def test_word_trie_ends_only_where_a_word_ends(smollm2_tokenizer):
+    from degla.generation.constrained import WordTrie
+
+    trie = WordTrie(smollm2_tokenizer, ["dog", "dogma", "sofa", "tablecloth"])
+    assert trie.words() == {"dog", "dogma", "sofa", "tablecloth"}
+    for word in trie.words():
+        ids = smollm2_tokenizer.encode(" " + word, add_special_tokens=False)
+        assert trie.word[trie.find(ids)] == word
+        for k in range(1, len(ids)):  # a proper prefix is on the trie but no word ends there (none is a word)
+            node = trie.find(ids[:k])
+            assert node is not None and trie.word[node] in (None, "dog")
+    assert trie.find(smollm2_tokenizer.encode(" cat", add_special_tokens=False)) is None
+    first = WordTrie(smollm2_tokenizer, ["dog"], first=True)  # the reply's first word: capitalised, no space
+    assert first.word[first.find(smollm2_tokenizer.encode("Dog", add_special_tokens=False))] == "dog"
+
+
+def test_replacement_plan_names_the_new_words_class_and_what_it_must_not_be():
+    plan = make_plan("Two dogs chase a man.", "replace_nouns")
+    assert plan.free_class_at(1) == "NOUNS" and plan.free_class_at(4) == "NOUN"  # the caption's number
+    assert {"man", "men", "guy", "gentleman"} <= plan.excluded_at(4)  # forms and synonyms of "man"
+    assert "woman" not in plan.excluded_at(4)
+    adjectives = make_plan("A small dog.", "replace_adjectives")
+    assert adjectives.free_class_at(1) == "ADJ" and {"small", "smaller", "little"} <= adjectives.excluded_at(1)
+
+
+@pytest.fixture(scope="module")
+def smollm2_tokenizer(tiny_smollm2_rewriter):
+    return tiny_smollm2_rewriter.pipe.tokenizer
+
+
+@pytest.mark.parametrize("rule", ["replace_nouns", "replace_adjectives"])
+def test_random_model_writes_whole_words_of_the_rules_class(tiny_smollm2_rewriter, rule):
+    """A random model prefers word pieces at random: without the trie, the new word is a non-word
+    ("manne") almost every time; with it, always a word of the class, of the caption's number."""
+    from degla.generation.lexicon import is_known_word, words_of_class
+
+    kept = [(c, p) for c, p in ((c, make_plan(c, rule)) for c in CAPTIONS) if p.applicable]
+    conversations = [[{"role": "user", "content": f"Rewrite: {c}"}] for c, _ in kept]
+    replies = tiny_smollm2_rewriter.generate_constrained(conversations, [p for _, p in kept], num_candidates=4, seed=1)
+    assert len(kept) >= 2
+    for (caption, plan), candidates in zip(kept, replies):
+        for reply in candidates:
+            old, new = _words(caption), _words(reply)
+            (k, word), = [(k, b) for k, (a, b) in enumerate(zip(old, new)) if a != b]
+            assert is_known_word(word) and word in words_of_class(plan.free_class_at(k)), (caption, reply)
+            assert word not in plan.excluded_at(k), (caption, reply)
+
+
+def test_free_word_never_starts_with_the_captions_word_or_a_one_token_form_of_it(smollm2_tokenizer):
+    from degla.generation.constrained import RuleConstraintLogitsProcessor
+    from degla.generation.lexicon import words_of_class
+
+    tok = smollm2_tokenizer
+    plan = make_plan("A man rides a horse.", "replace_nouns")
+    processor = RuleConstraintLogitsProcessor(tok, [plan])
+    prompt = torch.tensor([tok.encode("Rewrite:", add_special_tokens=False)])
+    scores = torch.zeros(1, len(tok))
+    (first,) = tok.encode("A", add_special_tokens=False)
+    assert torch.isfinite(processor(prompt, scores))[0].nonzero().flatten().tolist() == [first]
+    step = torch.cat([prompt, torch.tensor([[first]])], dim=1)
+    allowed = torch.isfinite(processor(step, scores))[0]
+    ids = {w: tok.encode(" " + w, add_special_tokens=False) for w in ("man", "men", "woman", "rides")}
+    assert not allowed[ids["man"][0]]  # the caption's own word
+    assert allowed[ids["woman"][0]] and not allowed[ids["rides"][0]]  # a noun's start, not a verb's
+    # " men" may start a longer noun ("mentor", ...) but the word must not end there: after it, only
+    # the pieces that continue it into a singular noun, neither the next caption word nor the end
+    assert len(ids["men"]) == 1 and allowed[ids["men"][0]]
+    after = torch.isfinite(processor(torch.cat([step, torch.tensor([ids["men"]])], dim=1), scores))[0]
+    assert not after[ids["rides"][0]] and not after[tok.eos_token_id]
+    continued = [tok.decode(ids["men"] + [t]).strip() for t in after.nonzero().flatten().tolist()]
+    assert continued and all(any(w.startswith(c) for w in words_of_class("NOUN")) for c in continued), continued

@@ -14,10 +14,14 @@ an exemplar or a ramble.
   -> "a white car by a red house", or "a car by a red white house"... which the validator
   then judges).
 - Replace rules (:class:`ReplacementPlan`): the reply is the caption with one word of the
-  rule's class (a head noun / a modifier) replaced by one new word (at most 2 tokens) that the model writes
-  freely. The model copies the caption and may leave it at any word of the class (it must at
-  the last one); after the new word the rest of the caption follows. What the new word is, and
-  where it goes, is the model's choice.
+  rule's class (a head noun / a modifier) replaced by one new word that the model writes: a
+  whole English word of that class (:func:`~degla.generation.lexicon.words_of_class`: a
+  singular or plural noun as the caption's was, or an adjective / number word), spelt token by
+  token along a trie of the words' tokenizations (:class:`WordTrie`), so that the model can
+  end the word only where a real word ends (not "smallblue", "manne"); never the caption's
+  word, its other forms or its synonyms. The model copies the caption and may leave it at any
+  word of the class (it must at the last one); after the new word the rest of the caption
+  follows. Which word it writes, and where, is the model's choice (its logits, masked).
 
 Every reply is still checked by :func:`~degla.generation.validation.validate_negative`
 (agreement, synonyms, wrong word classes, symmetric exchanges are its business). The plans
@@ -33,15 +37,17 @@ from collections import Counter
 import torch
 from transformers import LogitsProcessor
 
-from .lexicon import Token, detokenize, fix_articles, mark_modifiers, noun_phrases, tag
+from .lexicon import (Token, detokenize, fix_articles, lemma, load_lexicon, mark_modifiers, noun_phrases, tag,
+                      words_of_class)
 from .rules import check_rule
 
 FREE = "<free word>"
-"""In an allowed set: any one new word (letters only) that is not the caption's word there."""
+"""In an allowed set: one new word of the plan's class there (:meth:`ReplacementPlan.free_class_at`) that is not
+the caption's word."""
 END = "<end>"
 """In an allowed set: the reply may end here."""
-MAX_FREE_WORD_TOKENS = 2
-"""A new word is at most this many tokens long."""
+MAX_FREE_WORD_TOKENS = 4
+"""A new word is at most this many tokens long (longer words are left out of the tries)."""
 
 
 def rule_words(tokens: list[Token], rule: str) -> list[bool]:
@@ -220,6 +226,30 @@ class ReplacementPlan(_Plan):
     def original_at(self, n: int) -> str | None:
         return self.words[n] if n < len(self.words) else None
 
+    def free_class_at(self, n: int) -> str:
+        """The class of the new word at position ``n`` (:func:`~degla.generation.lexicon.words_of_class`):
+        an adjective or number word for ``replace_adjectives``; for ``replace_nouns`` a noun of the
+        caption's number there (plural for plural)."""
+        if self.rule != "replace_nouns":
+            return "ADJ"
+        word = self.words[n].lower()
+        return "NOUNS" if lemma(word) != word else "NOUN"
+
+    def excluded_at(self, n: int) -> frozenset:
+        """Lower-cased words the new word at ``n`` must not be: the caption's word, its lemma and
+        inflections, and their synonyms in the domain lexicon (the validator rejects them)."""
+        from lemminflect import getAllInflections
+
+        original = self.words[n].lower()
+        base = {original, lemma(original)}
+        groups = load_lexicon().synonym_groups
+        ids = set().union(*(groups.get(w, set()) for w in base))
+        base |= {w for w, g in groups.items() if g & ids and "_" not in w}
+        forms = set(base)
+        for w in base:
+            forms.update(f for fs in getAllInflections(w).values() for f in fs)
+        return frozenset(f.lower() for f in forms)
+
 
 def make_plan(caption: str, rule: str) -> PermutationPlan | ReplacementPlan:
     """The decoding plan of ``rule`` for ``caption`` (check ``.applicable``: a noun swap needs
@@ -236,24 +266,65 @@ def make_plan(caption: str, rule: str) -> PermutationPlan | ReplacementPlan:
 _PUNCT = re.compile(r"^[^\sA-Za-z0-9]+$")
 
 
+class WordTrie:
+    """The tokenizations of a set of words as a trie of token ids: a decoder that follows it can
+    only write one of the words, and only end where one ends. Words are spelt as they follow a
+    space (" dog"), or capitalised with none at the start of the reply (``first``: "Dog").
+
+    Attributes:
+        children: per node, {token id: child node}; node 0 is the root.
+        word: per node, the word that ends there (None: none does).
+    """
+
+    def __init__(self, tokenizer, words, first: bool = False, max_tokens: int = MAX_FREE_WORD_TOKENS):
+        self.children: list[dict[int, int]] = [{}]
+        self.word: list[str | None] = [None]
+        words = sorted(words)
+        texts = [w[:1].upper() + w[1:] if first else " " + w for w in words]
+        for w, ids in zip(words, tokenizer(texts, add_special_tokens=False)["input_ids"]):
+            if not ids or len(ids) > max_tokens:
+                continue
+            node = 0
+            for token in ids:
+                child = self.children[node].get(token)
+                if child is None:
+                    child = len(self.children)
+                    self.children[node][token] = child
+                    self.children.append({})
+                    self.word.append(None)
+                node = child
+            self.word[node] = w
+        self.root_ids = torch.tensor(sorted(self.children[0]), dtype=torch.long)
+
+    def find(self, ids) -> int | None:
+        """The node that the token ids lead to (None: off the trie)."""
+        node = 0
+        for token in ids:
+            node = self.children[node].get(token)
+            if node is None:
+                return None
+        return node
+
+    def words(self) -> set[str]:
+        return {w for w in self.word if w is not None}
+
+
 class _Vocabulary:
-    """Token ids of words (with or without a leading space) and of the tokens a free word is made
-    of, for one tokenizer (GPT-2 style byte-level BPE or SentencePiece)."""
+    """Token ids of words (with or without a leading space) and the tries of the new words' classes,
+    for one tokenizer (GPT-2 style byte-level BPE or SentencePiece), cached."""
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
         self.eos = tokenizer.eos_token_id
         self.cache: dict[tuple[str, bool], tuple[int, ...]] = {}
-        starts, conts = [], []
-        for token_id in range(len(tokenizer)):
-            text = tokenizer.decode([token_id])
-            if re.fullmatch(r" [A-Za-z]+", text):
-                starts.append(token_id)
-            elif re.fullmatch(r"[A-Za-z]+", text):
-                conts.append(token_id)
-        self.word_starts = torch.tensor(starts)
-        self.word_continuations = torch.tensor(conts)
-        self.continuation_set = frozenset(conts)
+        self.tries: dict[tuple[str, bool], WordTrie] = {}
+
+    def trie(self, word_class: str, first: bool) -> WordTrie:
+        """The :class:`WordTrie` of the class's words (built once per tokenizer)."""
+        key = (word_class, first)
+        if key not in self.tries:
+            self.tries[key] = WordTrie(self.tokenizer, words_of_class(word_class), first=first)
+        return self.tries[key]
 
     def encode(self, word: str, first: bool) -> tuple[int, ...]:
         key = (word, first)
@@ -271,6 +342,7 @@ class _RowState:
         self.emitted: list[str] = []
         self.partial: list[int] = []
         self.free = False  # inside a free word
+        self.node: int | None = None  # the free word's node in its trie
         self.done = False
 
 
@@ -288,6 +360,24 @@ class RuleConstraintLogitsProcessor(LogitsProcessor):
         self.vocab = vocabulary or _Vocabulary(tokenizer)
         self.rows = [_RowState(p) for p in plans]
         self.prompt_length = None
+        self._free_slots: dict[tuple[int, int], tuple[WordTrie, frozenset, list[int]]] = {}
+
+    def _free_slot(self, row: _RowState) -> tuple[WordTrie, frozenset, list[int]]:
+        """For a free word at the row's position: its trie, the words it must not be, and the
+        first tokens it must not start with (the caption's word's; excluded one-token words)."""
+        n = len(row.emitted)
+        key = (id(row.plan), n)
+        if key not in self._free_slots:
+            first = n == 0
+            trie = self.vocab.trie(row.plan.free_class_at(n), first)
+            excluded = row.plan.excluded_at(n)
+            banned = {self.vocab.encode(row.plan.original_at(n), first)[0]}  # the free word replaces the caption's
+            for word in excluded:
+                node = trie.children[0].get(self.vocab.encode(word.capitalize() if first else word, first)[0])
+                if node is not None and trie.word[node] in excluded and not trie.children[node]:
+                    banned.add(self.vocab.encode(word.capitalize() if first else word, first)[0])
+            self._free_slots[key] = trie, excluded, sorted(banned)
+        return self._free_slots[key]
 
     # -- word bookkeeping
     def _candidates(self, row: _RowState) -> dict[tuple[int, ...], str]:
@@ -301,11 +391,14 @@ class RuleConstraintLogitsProcessor(LogitsProcessor):
             row.done = True
             return
         if row.free:
-            if token in self.vocab.continuation_set and len(row.partial) < MAX_FREE_WORD_TOKENS:
+            trie = self._free_slot(row)[0]
+            child = trie.children[row.node].get(token) if row.node is not None else None
+            if child is not None:
                 row.partial.append(token)
+                row.node = child
                 return
-            row.emitted.append(self.vocab.tokenizer.decode(row.partial).strip())
-            row.partial, row.free = [], False
+            row.emitted.append(self._free_text(row))
+            row.partial, row.free, row.node = [], False, None
         partial = row.partial + [token]
         candidates = self._candidates(row)
         if any(seq[: len(partial)] == tuple(partial) for seq in candidates):
@@ -317,17 +410,31 @@ class RuleConstraintLogitsProcessor(LogitsProcessor):
                 row.partial = []
         else:  # the start of a free word
             row.partial, row.free = [token], True
+            row.node = self._free_slot(row)[0].children[0].get(token)
+
+    def _free_text(self, row: _RowState) -> str:
+        """The free word written so far: the trie's word (lower case), or the decoded tokens."""
+        trie = self._free_slot(row)[0]
+        word = trie.word[row.node] if row.node is not None else None
+        return word or self.vocab.tokenizer.decode(row.partial).strip()
 
     def _allowed_ids(self, row: _RowState) -> tuple[list[int], bool]:
         """Allowed token ids, and whether any free-word start token is allowed too."""
         if row.done:
             return [self.vocab.eos], False
         if row.free:
-            # go on with the word (up to a length), or end it: the next caption word / punctuation / the end
-            nxt = self._candidates(_after(row))
-            ids = [seq[0] for seq in nxt]
-            if END in row.plan.allowed(row.emitted + [FREE]):
-                ids.append(self.vocab.eos)
+            # go on with the word along its trie, or end it where a word that may be written ends:
+            # the next caption word / punctuation / the end
+            trie, excluded, _ = self._free_slot(row)
+            ids = []
+            if row.node is not None:
+                children = trie.children[row.node]
+                ids = [t for t, c in children.items() if trie.children[c] or trie.word[c] not in excluded]
+            word = trie.word[row.node] if row.node is not None else None
+            if row.node is None or (word is not None and word not in excluded):
+                ids += [seq[0] for seq in self._candidates(_after(row))]
+                if END in row.plan.allowed(row.emitted + [FREE]):
+                    ids.append(self.vocab.eos)
             return ids, False
         allowed = row.plan.allowed(row.emitted)
         candidates = self._candidates(row)
@@ -337,9 +444,7 @@ class RuleConstraintLogitsProcessor(LogitsProcessor):
             ids.add(self.vocab.eos)
         free = FREE in allowed and not row.partial
         if free:  # never the caption's own word: its first token is not a free-word start
-            original = row.plan.original_at(len(row.emitted))
-            if original is not None:
-                ids.discard(self.vocab.encode(original, not row.emitted)[0])
+            ids.difference_update(self._free_slot(row)[2])
         return sorted(ids), free
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -353,13 +458,10 @@ class RuleConstraintLogitsProcessor(LogitsProcessor):
             ids, free = self._allowed_ids(row)
             if ids:
                 mask[i, ids] = 0
-            if row.free and len(row.partial) < MAX_FREE_WORD_TOKENS:
-                mask[i, self.vocab.word_continuations] = 0
-            if free:
-                mask[i, self.vocab.word_starts] = 0
-                original = row.plan.original_at(len(row.emitted))
-                if original is not None:
-                    mask[i, self.vocab.encode(original, not row.emitted)[0]] = float("-inf")
+            if free:  # the first token of a word of the class, along its trie
+                trie, _, banned = self._free_slot(row)
+                mask[i, trie.root_ids] = 0
+                mask[i, banned] = float("-inf")
             if not ids and not free:
                 mask[i, self.vocab.eos] = 0  # nothing fits: end the reply (the validator will say why)
         return scores + mask
@@ -370,7 +472,7 @@ class RuleConstraintLogitsProcessor(LogitsProcessor):
         for row in self.rows:
             words = list(row.emitted)
             if row.free and row.partial:
-                words.append(self.vocab.tokenizer.decode(row.partial).strip())
+                words.append(self._free_text(row))
             out.append(row.plan.render(words))
         return out
 

@@ -255,6 +255,27 @@ def is_known_word(word: str) -> bool:
     return w in _brill_parser().lexicon or bool(_dictionary_lemmas(w))
 
 
+_CLASS_PENN_TAGS = {"NOUN": ("NN",), "NOUNS": ("NNS",), "ADJ": ("JJ", "CD")}
+
+
+@lru_cache(maxsize=None)
+def words_of_class(word_class: str) -> frozenset:
+    """Whole English words of one class, for a decoder that must write a real word: ``"NOUN"``
+    singular nouns, ``"NOUNS"`` plural nouns, ``"ADJ"`` modifiers (adjectives and number words).
+    The lower-case, letters-only words of Brill's lexicon (textblob, MIT; the Penn tag each word
+    has most often: NN, NNS, JJ/CD) and the domain lexicon's nouns (by number) and adjectives."""
+    if word_class not in _CLASS_PENN_TAGS:
+        raise ValueError(f"word_class {word_class!r}: expected one of {sorted(_CLASS_PENN_TAGS)}")
+    penn = _CLASS_PENN_TAGS[word_class]
+    words = {w for w, t in _brill_parser().lexicon.items() if t in penn and w.isalpha() and w.islower() and len(w) > 1}
+    _, nouns, adjectives, _ = _sets()
+    if word_class == "ADJ":
+        words.update(w for w in adjectives if w.isalpha())
+    else:
+        words.update(w for w in nouns if w.isalpha() and (lemma(w) == w) == (word_class == "NOUN"))
+    return frozenset(words)
+
+
 def brill_tags(words: list[str]) -> list[str]:
     """Tags (our tag set) of Brill's tagger in context, for lower-cased ``words``; words it
     does not know get its suffix rules, and anything without a counterpart ``NOUN``."""
