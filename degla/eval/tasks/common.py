@@ -116,6 +116,19 @@ class TaskResult:
         return lines
 
 
+def load_subset_files(folder: str, names, load_subset: Callable, result, *args) -> dict:
+    """`{name: load_subset(<folder>/<name>.json, *args)}` for each subset file present; a missing one is recorded in
+    `result.skipped` (a benchmark's folder may hold only some of its files)."""
+    loaded = {}
+    for name in names:
+        path = os.path.join(folder, f"{name}.json")
+        if os.path.exists(path):
+            loaded[name] = load_subset(path, *args)
+        else:
+            result.skipped[name] = f"{path} not found"
+    return loaded
+
+
 @functools.lru_cache(maxsize=None)
 def load_metric(name: str) -> evaluate.EvaluationModule:
     """Load a metric module shipped in `degla/eval/metrics/<name>/` by path: nothing is fetched."""

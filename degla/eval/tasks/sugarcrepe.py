@@ -12,7 +12,7 @@ import os
 from ..config import EvalDataConfig
 from ..encoder import ImageRef
 from .common import (EvalDataError, EvalTask, Table, TaskResult, add_means, check_annotation_folder, check_path,
-                     pairwise_accuracies, read_json, require_keys)
+                     load_subset_files, pairwise_accuracies, read_json, require_keys)
 
 SUBSETS = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 GROUPS = {"replace": ("replace_obj", "replace_att", "replace_rel"), "swap": ("swap_obj", "swap_att"),
@@ -43,13 +43,7 @@ def check(data: EvalDataConfig) -> bool:
 
 def run(encoder, data: EvalDataConfig, seed: int = 0) -> TaskResult:
     result = TaskResult()
-    loaded = {}
-    for name in SUBSETS:
-        path = os.path.join(data.sugarcrepe_dir, f"{name}.json")
-        if os.path.exists(path):
-            loaded[name] = load_subset(path, data.coco_val2017_dir)
-        else:
-            result.skipped[name] = f"{path} not found"
+    loaded = load_subset_files(data.sugarcrepe_dir, SUBSETS, load_subset, result, data.coco_val2017_dir)
     pairwise_accuracies(encoder, "sugarcrepe", loaded, result)
     for name, (refs, _, _) in loaded.items():
         result.count(name, len(refs))

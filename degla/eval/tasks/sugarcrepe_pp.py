@@ -21,7 +21,8 @@ import torch
 
 from ..config import EvalDataConfig
 from ..encoder import ImageRef
-from .common import EvalDataError, EvalTask, Table, TaskResult, check_annotation_folder, check_path, percent, read_json
+from .common import (EvalDataError, EvalTask, Table, TaskResult, check_annotation_folder, check_path, load_subset_files,
+                     percent, read_json)
 
 SUBSETS = ("replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 GROUPS = {"replace": ("replace_obj", "replace_att", "replace_rel"), "swap": ("swap_obj", "swap_att")}
@@ -65,13 +66,7 @@ def subset_decisions(img: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor, neg:
 
 def run(encoder, data: EvalDataConfig, seed: int = 0) -> TaskResult:
     result = TaskResult()
-    loaded = {}
-    for name in SUBSETS:
-        path = os.path.join(data.sugarcrepe_pp_dir, f"{name}.json")
-        if os.path.exists(path):
-            loaded[name] = load_subset(path, data.coco_val2017_dir)
-        else:
-            result.skipped[name] = f"{path} not found"
+    loaded = load_subset_files(data.sugarcrepe_pp_dir, SUBSETS, load_subset, result, data.coco_val2017_dir)
     # every image and caption of all subsets in one pass (shared images and texts encoded once)
     img = encoder.encode_images([r for v in loaded.values() for r in v[0]], task="sugarcrepe_pp")
     txt = encoder.encode_texts([t for v in loaded.values() for part in v[1:] for t in part], task="sugarcrepe_pp")
