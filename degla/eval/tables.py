@@ -7,47 +7,44 @@ import math
 
 from .tasks import TASKS
 
-COMPOSITIONAL = ("valse", "sugarcrepe", "aro")
-# The wider average (not the paper's): each benchmark's own mean accuracy over its parts, as the paper's average
-# takes VALSE's, SugarCrepe's and ARO's. Winoground is left out: it has no such mean (its text, image and group
-# scores are all-or-nothing over 2x2 matchings, chance 25 / 25 / 16.7, and are reported apart).
-COMPOSITIONAL_WIDER = (("valse", "avg"), ("sugarcrepe", "avg"), ("aro", "avg"), ("sugarcrepe_pp", "itt_avg"),
-                       ("vl_checklist", "avg"))
-WIDER_ONLY = ("sugarcrepe_pp", "vl_checklist")
+# Each benchmark of an average with the key of its own mean accuracy over its parts.
+COMPOSITIONAL = (("valse", "avg"), ("sugarcrepe", "avg"), ("aro", "avg"))  # figure 5's x axis
+# The wider average (not the paper's): the paper's three plus SugarCrepe++ (ITT) and VL-CheckList. Winoground is
+# left out: it has no such mean (its text, image and group scores are all-or-nothing over 2x2 matchings, chance
+# 25 / 25 / 16.7, and are reported apart).
+COMPOSITIONAL_WIDER = (*COMPOSITIONAL, ("sugarcrepe_pp", "itt_avg"), ("vl_checklist", "avg"))
+WIDER_ONLY = tuple(t for t, _ in COMPOSITIONAL_WIDER[len(COMPOSITIONAL):])
+
+
+def _average_parts(results: dict, benchmarks) -> list[str]:
+    return [t for t, key in benchmarks if key in results.get(t, {})]
+
+
+def _average(results: dict, benchmarks) -> float | None:
+    keys = dict(benchmarks)
+    values = [results[t][keys[t]] for t in _average_parts(results, benchmarks)]
+    return round(sum(values) / len(values), 2) if values else None
+
+
+def _parts_note(results: dict, benchmarks) -> str:
+    parts = _average_parts(results, benchmarks)
+    return "" if len(parts) in (0, len(benchmarks)) else f" ({' + '.join(parts)} only)"
 
 
 def compositional_parts(results: dict) -> list[str]:
     """The benchmarks among VALSE, SugarCrepe and ARO whose average is present in `results`."""
-    return [t for t in COMPOSITIONAL if "avg" in results.get(t, {})]
+    return _average_parts(results, COMPOSITIONAL)
 
 
 def compositional_average(results: dict) -> float | None:
     """Figure 5's x axis: mean of the VALSE, SugarCrepe and ARO averages (of those that ran)."""
-    values = [results[t]["avg"] for t in compositional_parts(results)]
-    return round(sum(values) / len(values), 2) if values else None
-
-
-def wider_compositional_parts(results: dict) -> list[str]:
-    """The benchmarks of `COMPOSITIONAL_WIDER` whose mean is present in `results`."""
-    return [t for t, key in COMPOSITIONAL_WIDER if key in results.get(t, {})]
+    return _average(results, COMPOSITIONAL)
 
 
 def wider_compositional_average(results: dict) -> float | None:
     """Not the paper's: the mean of the VALSE, SugarCrepe, ARO, SugarCrepe++ (ITT) and VL-CheckList averages (of
     those that ran). Reported beside figure 5's average, which stays the paper's."""
-    keys = dict(COMPOSITIONAL_WIDER)
-    values = [results[t][keys[t]] for t in wider_compositional_parts(results)]
-    return round(sum(values) / len(values), 2) if values else None
-
-
-def _wider_note(results: dict) -> str:
-    parts = wider_compositional_parts(results)
-    return "" if len(parts) in (0, len(COMPOSITIONAL_WIDER)) else f" ({' + '.join(parts)} only)"
-
-
-def _partial_note(results: dict) -> str:
-    parts = compositional_parts(results)
-    return "" if len(parts) in (0, len(COMPOSITIONAL)) else f" ({' + '.join(parts)} only)"
+    return _average(results, COMPOSITIONAL_WIDER)
 
 
 def zeroshot_average(results: dict) -> float | None:
@@ -95,9 +92,9 @@ def render_markdown(runs: dict[str, dict]) -> str:
         parts.append(header)
         parts.append("|---|---:|---:|" + ("---:|" if wider else ""))
         for run, c, z in summary:
-            row = f"| {run} | {_fmt(c)}{_partial_note(runs[run])} | {_fmt(z)} |"
+            row = f"| {run} | {_fmt(c)}{_parts_note(runs[run], COMPOSITIONAL)} | {_fmt(z)} |"
             if wider:
-                row += f" {_fmt(wider_compositional_average(runs[run]))}{_wider_note(runs[run])} |"
+                row += f" {_fmt(wider_compositional_average(runs[run]))}{_parts_note(runs[run], COMPOSITIONAL_WIDER)} |"
             parts.append(row)
         parts.append("")
     return "\n".join(parts)
@@ -121,8 +118,8 @@ def plot_tradeoff(runs: dict[str, dict], path: str) -> list[str]:
         ax.scatter(x, y, s=60)
         stacked = seen.setdefault((x, y), 0)  # runs on the same point get their labels stacked
         seen[(x, y)] += 1
-        ax.annotate(run + _partial_note(runs[run]), (x, y), textcoords="offset points", xytext=(6, 4 + 11 * stacked),
-                    fontsize=9)
+        ax.annotate(run + _parts_note(runs[run], COMPOSITIONAL), (x, y), textcoords="offset points",
+                    xytext=(6, 4 + 11 * stacked), fontsize=9)
     ax.margins(x=0.25, y=0.15)  # room for the labels
     ax.set_xlabel("Compositional reasoning (avg. of VALSE, SugarCrepe, ARO), %")
     ax.set_ylabel("Zero-shot classification (avg.), %")
