@@ -373,9 +373,10 @@ class RuleConstraintLogitsProcessor(LogitsProcessor):
             excluded = row.plan.excluded_at(n)
             banned = {self.vocab.encode(row.plan.original_at(n), first)[0]}  # the free word replaces the caption's
             for word in excluded:
-                node = trie.children[0].get(self.vocab.encode(word.capitalize() if first else word, first)[0])
+                start = self.vocab.encode(word.capitalize() if first else word, first)[0]
+                node = trie.children[0].get(start)
                 if node is not None and trie.word[node] in excluded and not trie.children[node]:
-                    banned.add(self.vocab.encode(word.capitalize() if first else word, first)[0])
+                    banned.add(start)
             self._free_slots[key] = trie, excluded, sorted(banned)
         return self._free_slots[key]
 

@@ -420,7 +420,7 @@ def _coordinates_modifiers(tokens: list[Token], i: int) -> bool:
     return not (tokens[start].lower in {"a", "an"} and head.lemma != head.lower)
 
 
-def _modifies_adjective(tokens: list[Token], i: int) -> bool:
+def modifies_adjective(tokens: list[Token], i: int) -> bool:
     """Whether ``tokens[i]`` is an adverb of degree before an adjective: "an extremely small car",
     "a nearly empty bowl" (the adverb is part of the adjective phrase, so of the noun phrase)."""
     return tokens[i].tag == "ADV" and i + 1 < len(tokens) and tokens[i + 1].tag == "ADJ"
@@ -434,7 +434,7 @@ def noun_phrases(tokens: list[Token]) -> list[tuple[int, int]]:
     for i in range(len(tokens) + 1):
         inside = i < len(tokens) and (tokens[i].tag in NP_TAGS
                                       or (start is not None and _coordinates_modifiers(tokens, i))
-                                      or _modifies_adjective(tokens, i))
+                                      or modifies_adjective(tokens, i))
         if inside and start is not None and tokens[i].tag == "DET" and any(t.tag == "NOUN" for t in tokens[start:i]):
             spans.append((start, i))  # a determiner starts the next phrase: "feeds a horse an apple"
             start = None

@@ -25,8 +25,8 @@ from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from .lexicon import (Token, is_known_word, lemma, load_lexicon, mark_modifiers, noun_phrases, split_words, tag,
-                      tag_words)
+from .lexicon import (Token, is_known_word, lemma, load_lexicon, mark_modifiers, modifies_adjective, noun_phrases,
+                      split_words, tag, tag_words)
 from .rules import check_rule
 
 REASONS = (
@@ -151,7 +151,7 @@ def _mark_joints(tokens: list[Token]) -> list[Token]:
     for i, t in enumerate(tokens):
         if t.tag == "CONJ" and 0 < i < len(tokens) - 1 and {tokens[i - 1].tag, tokens[i + 1].tag} <= _ADJ_CLASS:
             t = Token(t.text, t.lower, t.lemma, _JOINT)
-        elif t.tag == "ADV" and i + 1 < len(tokens) and tokens[i + 1].tag == "ADJ":
+        elif modifies_adjective(tokens, i):
             t = Token(t.text, t.lower, t.lemma, "ADJ")  # an adverb of degree moves with its adjective: "well decorated"
         out.append(t)
     return out
@@ -341,9 +341,9 @@ def fix_spelling(caption_words: list[str], negative_words: list[str]) -> list[st
     while i < len(caption_words):
         for n in (2, 1):
             run = caption_words[i:i + n]
-            fixed = spellings.get(letters(run)) if len(run) == n and any(re.search(r"['’]", w) for w in run + (
-                spellings.get(letters(run)) or [])) else None
-            if fixed is not None and [w.lower() for w in fixed] != [w.lower() for w in run]:
+            fixed = spellings.get(letters(run)) if len(run) == n else None
+            if (fixed is not None and any(re.search(r"['’]", w) for w in run + fixed)
+                    and [w.lower() for w in fixed] != [w.lower() for w in run]):
                 out += fixed  # "it's" -> "its", "theres" -> "there's"
                 i += n
                 break
@@ -351,9 +351,10 @@ def fix_spelling(caption_words: list[str], negative_words: list[str]) -> list[st
             out.append(caption_words[i])
             i += 1
     present = {w.lower() for w in out}
+    written = {w.lower() for w in negative_words}
     new_words = [w for w in negative_words if w.lower() not in present]
     for k, w in enumerate(out):
-        if w.lower() not in {n.lower() for n in negative_words}:
+        if w.lower() not in written:
             fixes = {n for n in new_words if _is_misspelling(w.lower(), n.lower())}
             if len(fixes) == 1:
                 out[k] = fixes.pop()
