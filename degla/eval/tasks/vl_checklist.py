@@ -73,8 +73,7 @@ def files() -> list[tuple[str, str, str]]:
 def data_root(folder: str) -> str:
     """The folder holding `Object/`, `Attribute/`, `Relation/`: the repository's `data/` or the folder itself."""
     inner = os.path.join(folder, "data")
-    return inner if os.path.isdir(os.path.join(inner, "Attribute")) or os.path.isdir(
-        os.path.join(inner, "Object")) or os.path.isdir(os.path.join(inner, "Relation")) else folder
+    return inner if any(os.path.isdir(os.path.join(inner, g)) for g in ("Object", "Attribute", "Relation")) else folder
 
 
 def load_file(path: str, image_root: str, max_num: int) -> tuple[list[ImageRef], list[str], list[str], int]:
