@@ -3,6 +3,9 @@ tests (not taken from SugarCrepe or any benchmark split): compound modifiers, wh
 swapped, participles and adverbs inside noun phrases, spelling fixes and agreement repaired along
 the way; and the mismatched rewrites that must still be rejected."""
 
+import os
+import sys
+
 import pytest
 
 from degla.generation import validate_negative
@@ -49,6 +52,31 @@ ACCEPTED = [
     ("replace_nouns", "A person walks along the beach.", "An animal walks along the beach."),
     # unknown plurals get their lemma, so a number swap keeps the bag of words
     ("swap_adjectives", "Two kayakers paddle past a windsurfer.", "A kayaker paddles past two windsurfers."),
+    ("swap_adjectives", "Three cups of tea and a glass of water.", "A cup of tea and three glasses of water."),
+    # a lexicon compound that the rewrite breaks up is read as a modifier and a noun on both sides
+    ("swap_adjectives", "A teddy bear sits beside a red lamp.", "A red bear sits beside a teddy lamp."),
+    ("replace_adjectives", "A polar bear swims near a small boat.", "A brown bear swims near a small boat."),
+    # the base form right after a singular noun is the head of a compound, not its verb
+    ("replace_nouns", "A soda can stands next to a glass.", "A soda bottle stands next to a glass."),
+    ("replace_nouns", "A paper cup is on the desk.", "A paper plate is on the desk."),
+    ("swap_adjectives", "A little boy holding a tennis racket on the court.",
+     "A tennis boy holding a little racket on the court."),
+    # ... but after a preposition's object it can be the verb of the subject
+    ("swap_nouns", "Two men on a bicycle wave at a woman.", "A woman on a bicycle waves at two men."),
+    # a quantity word without "of" is a noun ("a number 7 train"); a quantifier without its noun a pronoun
+    ("replace_nouns", "A number 7 train waits at the platform.", "A bus waits at the platform."),
+    ("replace_nouns", "The children are all in a classroom.", "The children are all in a kitchen."),
+    # a possessive agrees with the noun phrase it follows after a swap
+    ("swap_nouns", "Two boys are flying their kites while a girl watches.",
+     "A girl is flying her kites while two boys watch."),
+    # a colour named without its noun is an attribute
+    ("replace_adjectives", "The referee in yellow holds a whistle.", "The referee in black holds a whistle."),
+    # adverbs and particles between a determiner and its noun are one modifier
+    ("swap_adjectives", "A man holds an upside down cup near a tall lamp.",
+     "A man holds a tall cup near an upside down lamp."),
+    # an "and" may come or go with the phrases replaced
+    ("replace_nouns", "A tray with cups of coffee and a plate of cookies.",
+     "A tray with cups and saucers and a plate of cookies."),
 ]
 
 REJECTED = [
@@ -71,6 +99,12 @@ REJECTED = [
     ("replace_nouns", "A dog sleeps on the grass.", "An animal sleeps on the grass.", "meaning_preserved"),
     # an exchange across "and" keeps the meaning, with or without adverbs
     ("swap_nouns", "A very small cat and a dog.", "A dog and a very small cat.", "meaning_preserved"),
+    # a colour for a colour is no noun replacement; a word joined or split by a space is no change
+    ("replace_nouns", "The referee in yellow holds a whistle.", "The referee in black holds a whistle.",
+     "wrong_word_class"),
+    ("replace_nouns", "A bath room with a white sink.", "A bathroom with a white sink.", "identical"),
+    # a possessive changing alone is no swap
+    ("swap_nouns", "A man walks his dog past a tree.", "A man walks their dog past a tree.", "no_swap"),
 ]
 
 
@@ -100,3 +134,36 @@ def test_noun_compounds_and_adverbs_in_noun_phrases():
     by_word = {t.lower: t.tag for t in tag("A man in a dress shirt works on blossoming trees.")}
     assert by_word["dress"] == "NOUN" and by_word["shirt"] == "NOUN"  # a noun modifier (the head is "shirt")
     assert by_word["works"] == "VERB" and by_word["blossoming"] == "ADJ"
+
+
+def test_joined_spellings_are_not_taken_from_function_words():
+    # "a long" spells "along", but an article is not part of a compound's spelling
+    assert fix_spelling(["A", "long", "train", "."], ["Along", "train", "."]) == ["A", "long", "train", "."]
+    assert fix_spelling(["a", "bath", "room"], ["a", "bathroom"]) == ["a", "bathroom"]
+
+
+def test_compound_heads_and_quantifiers_in_context():
+    by_word = {t.lower: t.tag for t in tag("A soda can and a sushi roll sit on a table.")}
+    assert by_word["can"] == "NOUN" and by_word["roll"] == "NOUN" and by_word["sit"] == "VERB"
+    assert {t.lower: t.tag for t in tag("A dog can swim.")}["can"] == "AUX"
+    assert {t.lower: t.tag for t in tag("People watch a man play tennis.")}["play"] == "VERB"
+    by_word = {t.lower: t.tag for t in tag("Some are sitting and two dogs sleep.")}
+    assert by_word["some"] == "PRON" and by_word["two"] == "NUM"
+    assert {t.lower: t.tag for t in tag("A couple sits on a bench.")}["couple"] == "NOUN"
+
+
+def test_the_ceiling_test_counts_negatives_that_break_their_rule():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+    from eval_validator import breaks_rule
+
+    # a swap keeps the bag of words, up to articles, number and a possessive's agreement
+    assert not breaks_rule("swap_att", "A red cup on a white plate.", "A white cup on a red plate.")
+    assert not breaks_rule("swap_obj", "Two boys fly their kites near a girl.", "A girl flies her kites near two boys.")
+    assert breaks_rule("swap_att", "A red cup on a white plate.", "A white cup next to a red plate.")
+    # a replacement that changes a verb or a preposition breaks it; a prenominal participle or a quantity does not
+    assert breaks_rule("replace_att", "A cat sitting on a red chair.", "A cat standing on a red chair.")
+    assert breaks_rule("replace_obj", "A giraffe at a zoo eats grass.", "A giraffe in the wild eats grass.")
+    assert not breaks_rule("replace_att", "A boiled egg on a plate.", "A fried egg on a plate.")
+    assert not breaks_rule("replace_att", "A herd of sheep on a hill.", "A pair of sheep on a hill.")
+    assert not breaks_rule("replace_obj", "A dog sleeps on the grass.", "A cat sleeps on the grass.")
+    assert not breaks_rule("add_att", "A dog sleeps.", "A small dog runs.")

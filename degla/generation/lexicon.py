@@ -141,7 +141,8 @@ def lemma(word: str) -> str:
         return f"{head}_{lemma(last)}"
     known = nouns | adjectives | lex.verbs
     if w in known:  # the lexicon lists some plurals ("trees", "oranges"): their lemma is still the singular
-        singular = w[:-3] + "y" if w.endswith("ies") else w[:-2] if w.endswith(("oes", "shes", "ches")) else w[:-1]
+        singular = (w[:-3] + "y" if w.endswith("ies") else w[:-2] if w.endswith(("oes", "shes", "ches", "sses", "xes"))
+                    else w[:-1])
         return singular if w.endswith("s") and not w.endswith("ss") and singular in nouns else w
     if len(w) <= 3 or any(w in s for s in lex.function_words.values()):
         return w
@@ -186,8 +187,9 @@ def _is_quantity(word: str) -> bool:
     return lemma(word) in load_lexicon().function_words["quantity"]
 
 
-def _merge_compounds(words: list[str]) -> list[str]:
-    """Join multi-word nouns of the lexicon ("teddy bear") and quantity phrases ("couple of")."""
+def _merge_compounds(words: list[str], keep_apart: frozenset = frozenset()) -> list[str]:
+    """Join multi-word nouns of the lexicon ("teddy bear") and quantity phrases ("couple of");
+    the compounds of ``keep_apart`` (lexicon spellings, "teddy_bear") stay separate words."""
     _, _, _, compounds = _sets()
     out, i = [], 0
     while i < len(words):
@@ -199,7 +201,8 @@ def _merge_compounds(words: list[str]) -> list[str]:
             if i + n <= len(words):
                 parts = [w.lower() for w in words[i:i + n]]
                 key = tuple(parts[:-1] + [lemma(parts[-1])])
-                if tuple(parts) in compounds or key in compounds:
+                joined = compounds.get(tuple(parts)) or compounds.get(key)
+                if joined is not None and joined not in keep_apart:
                     out.append(" ".join(words[i:i + n]))
                     i += n
                     break
@@ -237,6 +240,11 @@ def _brill_parser():
     from textblob.en import parser
 
     return parser
+
+
+def _is_number(word: str) -> bool:
+    """A cardinal number word ("two", "twelve"): Brill's lexicon tags it CD."""
+    return _brill_parser().lexicon.get(word) == "CD"
 
 
 def _is_plural_noun(word: str, word_tag: str) -> bool:
@@ -283,11 +291,12 @@ def brill_tags(words: list[str]) -> list[str]:
     return [_PENN_TO_TAG.get(penn[:2], "NOUN") for _, penn in tagged]
 
 
-def tag_words(words: list[str]) -> list[Token]:
-    """Tag a list of words (from :func:`split_words`); compounds are merged first."""
+def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Token]:
+    """Tag a list of words (from :func:`split_words`); compounds are merged first, but for those
+    of ``keep_apart`` (see :func:`_merge_compounds`)."""
     lex, _, _, _ = _sets()
     fw = lex.function_words
-    words = _merge_compounds(words)
+    words = _merge_compounds(words, keep_apart)
     lowers = [w.lower().replace(" ", "_") for w in words]
     lemmas = [lemma(w) for w in lowers]
     brill = brill_tags(lowers)
@@ -300,7 +309,7 @@ def tag_words(words: list[str]) -> list[Token]:
             first.append({"PUNCT"})
         elif w.isdigit() or (lem.endswith("_of") and lem[:-3] in fw["quantity"]):
             first.append({"NUM"})
-        elif w in closed and not known[-1]:
+        elif w in closed and not known[-1] and w not in fw["quantity"]:  # ("a number 41 bus": without "of", a noun)
             first.append({"FUNC"})
         elif "-" in w and w.endswith(("ed", "ing")) and not known[-1]:
             first.append({"ADJ"})  # a compound modifier: "snow-covered", "meat-filled", "long-haired"
@@ -317,8 +326,11 @@ def tag_words(words: list[str]) -> list[Token]:
             tags.append("POSS")  # the possessive marker ends a noun phrase: "a woman's head"
         elif first[i] == {"PUNCT"}:
             tags.append("PUNCT")
-        elif first[i] == {"NUM"} or (w in fw["num"] and not (w == "one" and not next_nominal)):
-            tags.append("NUM")
+        elif (w in fw["num"] and not next_nominal and not _is_number(w) and "NOUN" not in known[i]
+              and (not next_w or next_w in closed or not re.match(r"[a-z0-9]", next_w))):
+            tags.append("PRON")  # a quantifier without its noun: "some are sitting", "they are all in a room"
+        elif first[i] == {"NUM"} or (w in fw["num"] and (next_nominal or not ("NOUN" in known[i] or w == "one"))):
+            tags.append("NUM")  # (a quantifier that is a noun, without its noun, is one: "a couple sit")
         elif w in fw["relation"] and (not known[i] - {"NOUN"} or next_w == "of"):
             # "to the left of" -> REL; "his left hand", "the front door" -> ADJ
             tags.append("ADJ" if next_nominal and next_w != "of" else "REL")
@@ -326,7 +338,12 @@ def tag_words(words: list[str]) -> list[Token]:
             tags.append("ADJ" if next_nominal else "PRON")  # "two other cows", "another cow"; "each other"
         elif w in fw["det"] and not (w == "her" and not next_nominal):
             tags.append("DET")
-        elif w in fw["aux"]:
+        elif w in fw["aux"] and not ("NOUN" in known[i] and prev_tag == "NOUN"
+                                     and next_w not in fw["adv"] | {"not", "n't"}
+                                     and not ("VERB" in nxt and lemmas[i + 1] == next_w
+                                              and not next_w.endswith(("ing", "ed")))):
+            # (not a modal without a verb's base form after it, the head of a compound: "a trash can in the
+            # corner", "a soda can stands")
             tags.append("AUX")
         elif (w in fw["prep"] | fw["adv"] and not known[i] and prev_tag in {"DET", "NUM", "ADJ"}
               and nxt == {"NOUN"}):
@@ -343,7 +360,27 @@ def tag_words(words: list[str]) -> list[Token]:
             classes = first[i]
             after_det = prev_tag in {"DET", "NUM", "ADJ"}
             participle = w.endswith(("ing", "ed", "en"))
-            if len(classes) == 1:
+            # the base form right after a singular noun cannot be its verb ("a girl hold"): a word that can be
+            # a noun there, with Brill's noun tag in context or an auxiliary after it, is part of a compound
+            # ("a baseball bat on", "a sushi roll sitting", "a television set is"; but "watching a man play
+            # tennis")
+            start = i - 1
+            while start > 0 and tags[start - 1] in {"NOUN", "ADJ", "NUM", "DET"}:
+                start -= 1
+            compound_head = (prev_tag == "NOUN" and lemmas[i - 1] == lowers[i - 1] and w == lem and not participle
+                             # after a preposition's object, the base form may be the verb of an earlier subject
+                             # ("two men on a motorcycle wave at"), unless a verb or a noun follows it
+                             and ((tags[start - 1] if start else "") != "PREP" or nxt & {"NOUN", "VERB"}
+                                  or next_w in fw["aux"])
+                             and ("NOUN" in classes or "NOUN" in _dictionary_lemmas(w))
+                             and (brill[i] == "NOUN" and next_w not in fw["det"] | fw["num"] | fw["pron"]
+                                  or next_w in fw["aux"]))
+            if compound_head:
+                tag = "NOUN"
+            elif (w.endswith("s") and lem != w and "VERB" in classes | {brill[i]} and next_w in fw["det"] | fw["num"]
+                  and prev_tag == "ADJ" and (tags[i - 2] if i > 1 else "") in {"", "PREP", "CONJ", "PUNCT"}):
+                tag = "VERB"  # after an adjective used as a noun, with an object: "the referee in green grabs the ball"
+            elif len(classes) == 1:
                 tag = next(iter(classes))
                 past_participle = w.endswith(("ed", "en")) or w in lex.irregular_verbs
                 if tag == "VERB" and brill[i] == "NOUN" and (
@@ -354,8 +391,8 @@ def tag_words(words: list[str]) -> list[Token]:
                     tag = "NOUN"  # Brill's tag in context: "in dress shirts", "a large cruise building sits"
                 elif tag == "VERB" and participle and nxt == {"NOUN"} and prev_tag in {"", "PREP", "CONJ", "PUNCT"}:
                     tag = "ADJ"  # a participle before its noun: "blossoming trees", "of differing quality"
-                elif (tag == "VERB" and past_participle and nxt == {"NOUN"} and prev_tag == "NOUN" and i > 1
-                      and tags[i - 2] in {"DET", "NUM", "ADJ"}):
+                elif (tag == "VERB" and past_participle and nxt == {"NOUN"} and prev_tag == "NOUN"
+                      and (tags[i - 2] if i > 1 else "") in {"", "DET", "NUM", "ADJ", "CONJ", "PREP", "PUNCT"}):
                     tag = "ADJ"  # a hyphenless compound modifier: "a tree filled forest", "a horse drawn cart"
                 elif tag == "ADJ" and brill[i] == "NOUN" and not next_nominal and prev_tag in {"DET", "PREP"}:
                     tag = "NOUN"  # an adjective's spelling used as a head noun: "a man in uniform"
@@ -364,7 +401,7 @@ def tag_words(words: list[str]) -> list[Token]:
                     tag = "ADJ" if next_nominal and w.endswith(("ing", "ed", "en")) else "NOUN"
                 elif tag == "VERB" and w.endswith("ed") and next_nominal and prev_tag not in {"NOUN", "PRON"}:
                     tag = "ADJ"  # "parked cars"
-                elif tag == "NOUN" and prev_tag in {"NOUN", "PRON", "CONJ"} and w.endswith("s") and (
+                elif tag == "NOUN" and prev_tag in {"NOUN", "PRON", "CONJ"} and w.endswith("s") and lem != w and (
                         next_w in fw["det"] | fw["num"] or nxt == {"ADJ"}
                         or not known[i] and (next_nominal or next_w in fw["prep"])):
                     tag = "VERB"  # an "-s" word between two noun phrases: "a man flies a kite", "shorts bends over"
@@ -394,6 +431,14 @@ def tag_words(words: list[str]) -> list[Token]:
             if tag == "ADV" and prev_tag == "DET" and nxt == {"NOUN"}:
                 tag = "ADJ"  # between a determiner and its head noun, a modifier: "an upright umbrella"
             tags.append(tag)
+    # between a determiner and its head noun, adverbs and particles are a modifier: "an upside down umbrella"
+    for i, t in enumerate(tags):
+        if t == "DET":
+            end = i + 1
+            while end < len(tags) and tags[end] in {"ADV", "PREP"}:
+                end += 1
+            if end > i + 2 and end < len(tags) and tags[end] == "NOUN":
+                tags[i + 1:end] = ["ADJ"] * (end - i - 1)
     return [Token(t, w, lem, tag) for t, w, lem, tag in zip(words, lowers, lemmas, tags)]
 
 

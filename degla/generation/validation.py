@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from .lexicon import (Token, is_known_word, lemma, load_lexicon, mark_modifiers, modifies_adjective, noun_phrases,
-                      split_words, tag, tag_words)
+                      split_words, tag_words)
 from .rules import check_rule
 
 REASONS = (
@@ -268,6 +268,9 @@ def _units(tokens: list[Token]) -> list[_Unit]:
     return units
 
 
+COORDINATORS = frozenset({("and",), ("or",)})
+
+
 def _check_replace(ct: list[Token], nt: list[Token], rule: str) -> str | None:
     """Noun phrases compared as units: ``replace_nouns`` changes the head noun of one or a few
     phrases (their modifiers may change with it: "a black and white cat" -> "a brown dog");
@@ -277,23 +280,27 @@ def _check_replace(ct: list[Token], nt: list[Token], rule: str) -> str | None:
            if op[0] != "equal"]
     removed = added = 0
     real_change = False
+    adjectives = load_lexicon().adjectives
     for _, i1, i2, j1, j2 in ops:
         old, new = a[i1:i2], b[j1:j2]
-        if not all(u.is_phrase or u.predicative for u in old + new):
-            return "wrong_word_class"  # a verb, a preposition, ... changed
+        if not all(u.is_phrase or u.predicative or u.key in COORDINATORS for u in old + new):
+            return "wrong_word_class"  # a verb, a preposition, ... changed (an "and" may come or go with a phrase)
         written = Counter(w for u in new for w in u.key) - Counter(w for u in old for w in u.key)
         if not all(is_known_word(w) for w in written):
             return "wrong_word_class"  # not a word at all ("axiosi")
         heads_o, heads_n = Counter(h for u in old for h in u.heads), Counter(h for u in new for h in u.heads)
         mods_o, mods_n = Counter(m for u in old for m in u.modifiers), Counter(m for u in new for m in u.modifiers)
+        changed_heads = (heads_o - heads_n) + (heads_n - heads_o)
+        # an attribute named without its noun: "the goalkeeper in orange" -> "in green"
+        named_attribute = bool(changed_heads) and all(h in adjectives for h in changed_heads)
         if rule == "replace_nouns":
-            if heads_o == heads_n:
+            if heads_o == heads_n or named_attribute:
                 return "wrong_word_class"  # only modifiers or numbers changed: an attribute replacement
             gone, came = heads_o - heads_n, heads_n - heads_o
         else:
-            if heads_o != heads_n:
+            if heads_o != heads_n and not named_attribute:
                 return "wrong_word_class"
-            gone, came = mods_o - mods_n, mods_n - mods_o
+            gone, came = (mods_o + heads_o) - (mods_n + heads_n), (mods_n + heads_n) - (mods_o + heads_o)
         removed += sum(gone.values())
         added += sum(came.values())
         if gone and came and not _same_meaning(sorted(gone), sorted(came)):
@@ -330,21 +337,24 @@ def fix_spelling(caption_words: list[str], negative_words: list[str]) -> list[st
     """``caption_words`` with the misspellings that the rewrite corrects replaced by the rewrite's
     spelling, so that a corrected typo is not a change (a human or an LLM rewriting a caption
     fixes its typos along the way): words that differ only by apostrophes ("it's" -> "its",
-    "theres" -> "there's"), and a word that is not an English word written as a known word the
-    caption does not have ("parcially" -> "partially"; see :func:`_is_misspelling`)."""
+    "theres" -> "there's") or by a space between content words ("bath room" -> "bathroom"), and a
+    word that is not an English word written as a known word the caption does not have
+    ("parcially" -> "partially"; see :func:`_is_misspelling`)."""
     letters = lambda ws: "".join(ws).lower().replace("'", "").replace("’", "")  # noqa: E731
     spellings = {}  # letters -> the rewrite's words (one or two) that spell them
     for n in (1, 2):
         for j in range(len(negative_words) - n + 1):
             spellings.setdefault(letters(negative_words[j:j + n]), negative_words[j:j + n])
+    closed = ARTICLES.union(*load_lexicon().function_words.values())  # "a long" is not "along"
     out, i = [], 0
     while i < len(caption_words):
         for n in (2, 1):
             run = caption_words[i:i + n]
             fixed = spellings.get(letters(run)) if len(run) == n else None
-            if (fixed is not None and any(re.search(r"['’]", w) for w in run + fixed)
-                    and [w.lower() for w in fixed] != [w.lower() for w in run]):
-                out += fixed  # "it's" -> "its", "theres" -> "there's"
+            if (fixed is not None and [w.lower() for w in fixed] != [w.lower() for w in run]
+                    and (any(re.search(r"['’]", w) for w in run + fixed)
+                         or len(fixed) != len(run) and not any(w.lower() in closed for w in run + fixed))):
+                out += fixed  # "it's" -> "its", "theres" -> "there's", "bath room" -> "bathroom"
                 i += n
                 break
         else:
@@ -361,6 +371,41 @@ def fix_spelling(caption_words: list[str], negative_words: list[str]) -> list[st
     return out
 
 
+def _broken_compounds(ct: list[Token], nt: list[Token]) -> frozenset:
+    """The lexicon compounds of ``ct`` ("teddy bear") that ``nt`` has fewer of while it has one of
+    their words on its own ("a teddy bear" -> "an ornate bear", "a polar bear ... a small pond" ->
+    "a small bear ... a polar pond"): the rewrite read them as a modifier and a noun, so both
+    sides are read so."""
+    compounds = Counter(t.lemma for t in ct if "_" in t.lemma and not t.lemma.endswith("_of"))
+    compounds -= Counter(t.lemma for t in nt)
+    words = {t.lemma for t in nt}
+    return frozenset(c for c in compounds if any(lemma(part) in words for part in c.split("_")))
+
+
+POSSESSIVES = frozenset({"his", "her", "its", "their", "my", "our", "your"})
+
+
+def _agreement_neutral(bag: Counter, tokens: list[Token]) -> Counter:
+    """``bag`` with the possessive determiners counted as one word: when two noun phrases swap,
+    a possessive agrees with its new antecedent ("a couple of guys are sitting with their bag as a
+    lady walks on" -> "a lady is sitting with her bag as a couple of guys walk on")."""
+    possessives = Counter(t.lemma for t in tokens if t.tag == "DET" and t.lower in POSSESSIVES)
+    return bag - possessives + Counter({"<possessive>": sum(possessives.values())})
+
+
+def tag_pair(caption: str, negative: str) -> tuple[list[Token], list[Token]]:
+    """The caption and its rewrite tagged for comparison: the caption's typos that the rewrite
+    corrects fixed (:func:`fix_spelling`), and a lexicon compound that one side breaks up read
+    as separate words on both (:func:`_broken_compounds`)."""
+    caption_words, negative_words = split_words(caption), split_words(negative)
+    caption_words = fix_spelling(caption_words, negative_words)
+    ct, nt = tag_words(caption_words), tag_words(negative_words)
+    apart = _broken_compounds(ct, nt) | _broken_compounds(nt, ct)
+    if apart:
+        ct, nt = tag_words(caption_words, apart), tag_words(negative_words, apart)
+    return ct, nt
+
+
 def validate_negative(caption: str, negative: str | None, rule: str) -> str | None:
     """Check that ``negative`` is a valid rewrite of ``caption`` under ``rule``.
 
@@ -370,7 +415,7 @@ def validate_negative(caption: str, negative: str | None, rule: str) -> str | No
     check_rule(rule)
     if negative is None or not re.search(r"[A-Za-z0-9]", negative):
         return "empty"
-    ct, nt = tag_words(fix_spelling(split_words(caption), split_words(negative))), tag(negative)
+    ct, nt = tag_pair(caption, negative)
     cw, nw = [t.lower for t in ct if t.is_word], [t.lower for t in nt if t.is_word]
     cl, nl = [t.lemma for t in _words(ct)], [t.lemma for t in _words(nt)]
     if cw == nw or cl == nl:
@@ -386,7 +431,7 @@ def validate_negative(caption: str, negative: str | None, rule: str) -> str | No
     elif _is_subsequence(nl, cl) or not bag_n - bag_c:
         return "deletion"
     if rule in ("reshuffle", "swap_nouns", "swap_adjectives"):
-        if bag_c != bag_n:
+        if _agreement_neutral(bag_c, ct) != _agreement_neutral(bag_n, nt):
             return "words_changed"
         if rule == "reshuffle":
             return _check_reshuffle(mark_modifiers(ct), mark_modifiers(nt))
