@@ -168,6 +168,23 @@ def test_word_trie_ends_only_where_a_word_ends(smollm2_tokenizer):
     assert first.word[first.find(smollm2_tokenizer.encode("Dog", add_special_tokens=False))] == "dog"
 
 
+def test_new_words_are_the_domain_lexicons_or_common_ones(smollm2_tokenizer):
+    """A word of Brill's lexicon that the tokenizer spells in several pieces is a rare one ("maniacal",
+    "womanly": what a model that started "man" or "woman" got completed into); it is no new word."""
+    from degla.generation.constrained import MAX_RARE_WORD_TOKENS, _Vocabulary
+    from degla.generation.lexicon import words_of_class
+
+    tok, vocabulary = smollm2_tokenizer, _Vocabulary(smollm2_tokenizer)
+    for word_class in ("ADJ", "NOUN"):
+        common, lexicon = vocabulary.common_words(word_class), words_of_class(word_class, domain_only=True)
+        assert lexicon <= common <= words_of_class(word_class) and len(common) > 2 * len(lexicon)
+        pieces = {w: len(tok.encode(" " + w, add_special_tokens=False)) for w in words_of_class(word_class)}
+        assert all(pieces[w] <= MAX_RARE_WORD_TOKENS for w in common - lexicon)
+        assert all(w in common for w in pieces if pieces[w] <= MAX_RARE_WORD_TOKENS)
+    assert {"maniacal", "womanly"} <= words_of_class("ADJ") - vocabulary.common_words("ADJ")
+    assert "wooden" in vocabulary.trie("ADJ", first=False).words()
+
+
 def test_replacement_plan_names_the_new_words_class_and_what_it_must_not_be():
     plan = make_plan("Two dogs chase a man.", "replace_nouns")
     assert plan.free_class_at(1) == "NOUNS" and plan.free_class_at(4) == "NOUN"  # the caption's number
@@ -201,19 +218,27 @@ def test_random_model_writes_whole_words_of_the_rules_class(tiny_smollm2_rewrite
 
 
 def test_free_word_never_starts_with_the_captions_word_or_a_one_token_form_of_it(smollm2_tokenizer):
-    from degla.generation.constrained import RuleConstraintLogitsProcessor
+    from degla.generation.constrained import RuleConstraintLogitsProcessor, WordTrie, _Vocabulary
     from degla.generation.lexicon import words_of_class
 
     tok = smollm2_tokenizer
     plan = make_plan("A man rides a horse.", "replace_nouns")
-    processor = RuleConstraintLogitsProcessor(tok, [plan])
-    prompt = torch.tensor([tok.encode("Rewrite:", add_special_tokens=False)])
-    scores = torch.zeros(1, len(tok))
-    (first,) = tok.encode("A", add_special_tokens=False)
-    assert torch.isfinite(processor(prompt, scores))[0].nonzero().flatten().tolist() == [first]
-    step = torch.cat([prompt, torch.tensor([[first]])], dim=1)
-    allowed = torch.isfinite(processor(step, scores))[0]
     ids = {w: tok.encode(" " + w, add_special_tokens=False) for w in ("man", "men", "woman", "rides")}
+    prompt = torch.tensor([tok.encode("Rewrite:", add_special_tokens=False)])
+    (first,) = tok.encode("A", add_special_tokens=False)
+    step = torch.cat([prompt, torch.tensor([[first]])], dim=1)
+    # with the common words only, no noun continues " men" (a form of "man"): it starts nothing
+    common = RuleConstraintLogitsProcessor(tok, [plan])
+    common(prompt, torch.zeros(1, len(tok)))  # (the first call tells it where the reply starts)
+    allowed = torch.isfinite(common(step, torch.zeros(1, len(tok))))[0]
+    assert not allowed[ids["man"][0]] and not allowed[ids["men"][0]] and allowed[ids["woman"][0]]
+    # with every noun of Brill's lexicon, " men" starts longer ones: it may start, but not end there
+    vocabulary = _Vocabulary(tok)
+    vocabulary.tries[("NOUN", False)] = WordTrie(tok, words_of_class("NOUN"))
+    processor = RuleConstraintLogitsProcessor(tok, [plan], vocabulary)
+    scores = torch.zeros(1, len(tok))
+    assert torch.isfinite(processor(prompt, scores))[0].nonzero().flatten().tolist() == [first]
+    allowed = torch.isfinite(processor(step, scores))[0]
     assert not allowed[ids["man"][0]]  # the caption's own word
     assert allowed[ids["woman"][0]] and not allowed[ids["rides"][0]]  # a noun's start, not a verb's
     # " men" may start a longer noun ("mentor", ...) but the word must not end there: after it, only

@@ -16,7 +16,8 @@ an exemplar or a ramble.
 - Replace rules (:class:`ReplacementPlan`): the reply is the caption with one word of the
   rule's class (a head noun / a modifier) replaced by one new word that the model writes: a
   whole English word of that class (:func:`~degla.generation.lexicon.words_of_class`: a
-  singular or plural noun as the caption's was, or an adjective / number word), spelt token by
+  singular or plural noun as the caption's was, or an adjective / number word; of the domain
+  lexicon, or a common word: one the tokenizer spells as one token), spelt token by
   token along a trie of the words' tokenizations (:class:`WordTrie`), so that the model can
   end the word only where a real word ends (not "smallblue", "manne"); never the caption's
   word, its other forms or its synonyms. The model copies the caption and may leave it at any
@@ -47,7 +48,11 @@ the caption's word."""
 END = "<end>"
 """In an allowed set: the reply may end here."""
 MAX_FREE_WORD_TOKENS = 4
-"""A new word is at most this many tokens long (longer words are left out of the tries)."""
+"""A new word of the domain lexicon is at most this many tokens long (longer words are left out of the tries)."""
+MAX_RARE_WORD_TOKENS = 1
+"""Another new word (of Brill's lexicon only) is at most this many tokens long: byte-pair merges keep frequent
+words whole, so a word that takes several tokens is a rare one, and a model that starts a word the class does not
+have ("man" for an adjective) would be completed into it ("man" + "iacal")."""
 
 
 def rule_words(tokens: list[Token], rule: str) -> list[bool]:
@@ -318,13 +323,25 @@ class _Vocabulary:
         self.eos = tokenizer.eos_token_id
         self.cache: dict[tuple[str, bool], tuple[int, ...]] = {}
         self.tries: dict[tuple[str, bool], WordTrie] = {}
+        self.common: dict[str, frozenset] = {}
 
     def trie(self, word_class: str, first: bool) -> WordTrie:
-        """The :class:`WordTrie` of the class's words (built once per tokenizer)."""
+        """The :class:`WordTrie` of the class's words (built once per tokenizer): the domain lexicon's,
+        and the other words of Brill's lexicon that the tokenizer spells in :data:`MAX_RARE_WORD_TOKENS`
+        (after a space; frequent words)."""
         key = (word_class, first)
         if key not in self.tries:
-            self.tries[key] = WordTrie(self.tokenizer, words_of_class(word_class), first=first)
+            self.tries[key] = WordTrie(self.tokenizer, self.common_words(word_class), first=first)
         return self.tries[key]
+
+    def common_words(self, word_class: str) -> frozenset:
+        if word_class not in self.common:
+            words = sorted(words_of_class(word_class))
+            lexicon = words_of_class(word_class, domain_only=True)
+            ids = self.tokenizer([" " + w for w in words], add_special_tokens=False)["input_ids"]
+            self.common[word_class] = frozenset(w for w, t in zip(words, ids)
+                                                if w in lexicon or len(t) <= MAX_RARE_WORD_TOKENS)
+        return self.common[word_class]
 
     def encode(self, word: str, first: bool) -> tuple[int, ...]:
         key = (word, first)

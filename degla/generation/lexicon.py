@@ -267,15 +267,17 @@ _CLASS_PENN_TAGS = {"NOUN": ("NN",), "NOUNS": ("NNS",), "ADJ": ("JJ", "CD")}
 
 
 @lru_cache(maxsize=None)
-def words_of_class(word_class: str) -> frozenset:
+def words_of_class(word_class: str, domain_only: bool = False) -> frozenset:
     """Whole English words of one class, for a decoder that must write a real word: ``"NOUN"``
     singular nouns, ``"NOUNS"`` plural nouns, ``"ADJ"`` modifiers (adjectives and number words).
     The lower-case, letters-only words of Brill's lexicon (textblob, MIT; the Penn tag each word
-    has most often: NN, NNS, JJ/CD) and the domain lexicon's nouns (by number) and adjectives."""
+    has most often: NN, NNS, JJ/CD) and the domain lexicon's nouns (by number) and adjectives
+    (with ``domain_only``, the domain lexicon's alone)."""
     if word_class not in _CLASS_PENN_TAGS:
         raise ValueError(f"word_class {word_class!r}: expected one of {sorted(_CLASS_PENN_TAGS)}")
     penn = _CLASS_PENN_TAGS[word_class]
-    words = {w for w, t in _brill_parser().lexicon.items() if t in penn and w.isalpha() and w.islower() and len(w) > 1}
+    words = set() if domain_only else {w for w, t in _brill_parser().lexicon.items()
+                                       if t in penn and w.isalpha() and w.islower() and len(w) > 1}
     _, nouns, adjectives, _ = _sets()
     if word_class == "ADJ":
         words.update(w for w in adjectives if w.isalpha())
