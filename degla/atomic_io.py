@@ -15,6 +15,13 @@ import uuid
 from collections.abc import Callable
 
 
+def degla_cache_dir(*parts: str) -> str:
+    """degla's cache folder (`$DEGLA_CACHE`, else `~/.cache/degla`, read when called) joined with `parts`: the
+    degla.json Arrow tables (`datasets`), the evaluation's features (`eval_features`), the world's data (`world`)."""
+    root = os.environ.get("DEGLA_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "degla")
+    return os.path.join(root, *parts)
+
+
 def _temporary_name(path: str, suffix: str) -> str:
     """A hidden name beside `path`, unique to this call (process id + random), so that several processes writing
     the same artefact never share a temporary file."""

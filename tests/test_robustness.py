@@ -306,3 +306,13 @@ def test_two_processes_stop_together_on_a_bad_image(tiny_model_dir, tmp_path):
                                   str(tmp_path))], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode != 0
     assert proc.stderr.count("error: row 9: image") == 2, proc.stderr[-3000:]  # both processes, same message
+
+
+def test_one_cache_root_for_every_cache(monkeypatch, tmp_path):
+    from degla.atomic_io import degla_cache_dir
+    from degla.world.pipeline import world_cache_dir
+
+    monkeypatch.setenv("DEGLA_CACHE", str(tmp_path))
+    assert world_cache_dir() == degla_cache_dir("world") == str(tmp_path / "world")
+    monkeypatch.delenv("DEGLA_CACHE")
+    assert degla_cache_dir("eval_features") == os.path.join(os.path.expanduser("~"), ".cache", "degla", "eval_features")

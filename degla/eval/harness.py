@@ -6,14 +6,14 @@ import json
 import os
 import time
 
-from ..atomic_io import write_json_atomic, write_text_atomic
+from ..atomic_io import degla_cache_dir, write_json_atomic, write_text_atomic
 from ..hub import public_name
 from .config import EvalDataConfig
 from .encoder import FeatureEncoder
 from .tables import render_markdown
 from .tasks import TASKS, EvalDataError, EvalTask
 
-DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "degla", "eval_features")
+DEFAULT_CACHE_DIR = degla_cache_dir("eval_features")
 
 
 def parse_tasks(tasks) -> list[str]:

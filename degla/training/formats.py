@@ -28,6 +28,7 @@ import pyarrow as pa
 from datasets import Dataset, load_dataset, load_from_disk
 from datasets.data_files import EmptyDatasetError
 
+from ..atomic_io import degla_cache_dir
 from ..errors import InputError
 from ..hub import check_local_path, download_hub_file, parse_hub_file
 from ..schema import CAPTION, IMAGE_ID, IMAGE_PATH, NEGATIVE_POOL, SLOT_NEGATIVES, check_negatives_dataset
@@ -38,9 +39,7 @@ TRAIN_FORMATS = ("degla_dataset", "negclip_tsv", "degla_json")
 NEGCLIP_COLUMNS = ("title", "filepath", "neg_caption")
 DEGLA_JSON_FIELDS = ("image_id", "original", "enhanced")
 COCO_TRAIN_IMAGE = "COCO_train2014_{:012d}.jpg"
-DEFAULT_CACHE_DIR = os.path.join(os.environ.get("DEGLA_CACHE",
-                                                os.path.join(os.path.expanduser("~"), ".cache", "degla")),
-                                 "datasets")
+DEFAULT_CACHE_DIR = degla_cache_dir("datasets")
 
 
 class TrainDataError(InputError):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 
-from ..atomic_io import atomic_directory
+from ..atomic_io import atomic_directory, degla_cache_dir
 from ..generation import generate_rule_based
 from ..schema import RULES, neg_column
 from .clip import BASE_MODEL_DIR
@@ -25,8 +25,7 @@ from .clip import BASE_MODEL_DIR
 
 def world_cache_dir() -> str:
     """Where the world's data is cached: `$DEGLA_CACHE/world`, else `~/.cache/degla/world` (read when called)."""
-    root = os.environ.get("DEGLA_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "degla")
-    return os.path.join(root, "world")
+    return degla_cache_dir("world")
 
 
 def build_negatives_dataset(n_images: int = 1000, seed: int = 0, cache_dir: str | None = None) -> str:
