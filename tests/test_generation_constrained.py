@@ -48,6 +48,31 @@ def test_adjective_swap_plan_places_the_captions_modifiers_before_its_nouns():
     assert not make_plan("A big red car.", "swap_adjectives").applicable  # one noun: nowhere to move to
 
 
+def _every_reply(plan, emitted=()):
+    """Every reply a plan allows (depth first)."""
+    options = plan.allowed(list(emitted))
+    if END in options:
+        return [plan.render(list(emitted))]
+    return [r for word in sorted(options) for r in _every_reply(plan, emitted + (word,))]
+
+
+def test_adjective_swap_plan_moves_the_last_nouns_modifiers_back():
+    """When only the last noun has modifiers, one of them moves to an earlier noun (the validator's
+    "moved": "a car next to a red house" -> "a red car next to a house")."""
+    from degla.generation import validate_negative
+
+    caption = "A dog sleeps near a cat on a soft blue rug."
+    plan = make_plan(caption, "swap_adjectives")
+    assert plan.applicable and plan.allowed(["A"]) == {"soft", "blue", "dog"}
+    assert plan.allowed(["A", "dog", "sleeps", "near", "a"]) == {"soft", "blue"}  # the last noun before it
+    replies = _every_reply(plan)
+    assert {"A dog sleeps near a soft cat on a blue rug.", "A soft blue dog sleeps near a cat on a rug."} <= {*replies}
+    for reply in replies:  # each moves a modifier, and each is a swap by the validator's spec
+        assert reply != caption and validate_negative(caption, reply, "swap_adjectives") is None, reply
+    # a caption with modifiers before the last noun: unchanged (the first one must start differently)
+    assert _every_reply(make_plan("A red car near a house.", "swap_adjectives")) == ["A car near a red house."]
+
+
 def test_reshuffle_plan_moves_noun_phrases_whole():
     plan = make_plan("A child holding a flowered umbrella.", "reshuffle")
     assert plan.words == ["A child", "holding", "a flowered umbrella"]

@@ -12,7 +12,8 @@ an exemplar or a ramble.
   order; before each head noun the model places modifiers taken from the caption's, starting
   differently from the caption at the first noun that had some ("a red car by a white house"
   -> "a white car by a red house", or "a car by a red white house"... which the validator
-  then judges).
+  then judges); when only the last noun had some, one moves to an earlier noun ("a car by a
+  red house" -> "a red car by a house").
 - Replace rules (:class:`ReplacementPlan`): the reply is the caption with one word of the
   rule's class (a head noun / a modifier) replaced by one new word that the model writes: a
   whole English word of that class (:func:`~degla.generation.lexicon.words_of_class`: a
@@ -156,7 +157,8 @@ class ModifierSwapPlan(_Plan):
     """``swap_adjectives``: the caption's words other than the modifiers stay in order; before each
     head noun the model places modifiers taken from the caption's (any of them, in any order),
     and at the first noun that had modifiers it must start differently (another modifier, or
-    none: the modifier moves on). Every modifier is placed by the last noun."""
+    none: the modifier moves on); when only the last noun had modifiers, one of them moves to an
+    earlier noun. Every modifier is placed by the last noun."""
 
     def __init__(self, caption: str, rule: str):
         super().__init__(caption, rule)
@@ -175,7 +177,10 @@ class ModifierSwapPlan(_Plan):
             j = next(j for j in self.heads if j >= k - sum(1 for m in modifier_at if m < k))
             firsts.setdefault(j, self.words[k].lower())
         self.pivot, self.pivot_first = min(firsts.items()) if firsts else (None, None)
-        self.applicable = bool(self.modifiers) and len(self.heads) >= 2 and self.pivot != self.heads[-1]
+        # only the last noun has modifiers: one of them must move to an earlier noun ("a car next to a red
+        # house" -> "a red car next to a house"), by the last noun before it
+        self.move_back = self.pivot is not None and self.pivot == self.heads[-1]
+        self.applicable = bool(self.modifiers) and len(self.heads) >= 2
 
     def _parse(self, emitted: list[str]):
         """(position in the skeleton, modifiers left, modifiers placed at the current slot)."""
@@ -196,9 +201,11 @@ class ModifierSwapPlan(_Plan):
             options = {self.skeleton[j]}
         elif j == self.heads[-1] and left:
             options = set(left)  # the last noun: every modifier left goes here
+        elif self.move_back and j == self.heads[-2] and left == self.modifiers:
+            options = set(left)  # nothing moved to an earlier noun yet: this one takes a modifier
         else:
             options = set(left) | {self.skeleton[j]}
-            if j == self.pivot and not here:
+            if j == self.pivot and not here and not self.move_back:
                 options.discard(self.pivot_first)
                 if j == self.heads[-1]:
                     options.discard(self.skeleton[j])
