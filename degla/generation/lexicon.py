@@ -247,6 +247,14 @@ def _is_number(word: str) -> bool:
     return _brill_parser().lexicon.get(word) == "CD"
 
 
+def _after_preposition(tags: list[str], i: int) -> bool:
+    """Whether the noun phrase that ends before ``i`` follows a preposition: "on a motorcycle"."""
+    start = i - 1
+    while start > 0 and tags[start - 1] in {"NOUN", "ADJ", "NUM", "DET"}:
+        start -= 1
+    return start > 0 and tags[start - 1] == "PREP"
+
+
 def _is_plural_noun(word: str, word_tag: str) -> bool:
     return word_tag == "NOUN" and lemma(word) != word
 
@@ -366,14 +374,10 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
             # a noun there, with Brill's noun tag in context or an auxiliary after it, is part of a compound
             # ("a baseball bat on", "a sushi roll sitting", "a television set is"; but "watching a man play
             # tennis")
-            start = i - 1
-            while start > 0 and tags[start - 1] in {"NOUN", "ADJ", "NUM", "DET"}:
-                start -= 1
             compound_head = (prev_tag == "NOUN" and lemmas[i - 1] == lowers[i - 1] and w == lem and not participle
                              # after a preposition's object, the base form may be the verb of an earlier subject
                              # ("two men on a motorcycle wave at"), unless a verb or a noun follows it
-                             and ((tags[start - 1] if start else "") != "PREP" or nxt & {"NOUN", "VERB"}
-                                  or next_w in fw["aux"])
+                             and (nxt & {"NOUN", "VERB"} or next_w in fw["aux"] or not _after_preposition(tags, i))
                              and ("NOUN" in classes or "NOUN" in _dictionary_lemmas(w))
                              and (brill[i] == "NOUN" and next_w not in fw["det"] | fw["num"] | fw["pron"]
                                   or next_w in fw["aux"]))

@@ -300,7 +300,8 @@ def _check_replace(ct: list[Token], nt: list[Token], rule: str) -> str | None:
         else:
             if heads_o != heads_n and not named_attribute:
                 return "wrong_word_class"
-            gone, came = (mods_o + heads_o) - (mods_n + heads_n), (mods_n + heads_n) - (mods_o + heads_o)
+            words_o, words_n = mods_o + heads_o, mods_n + heads_n
+            gone, came = words_o - words_n, words_n - words_o
         removed += sum(gone.values())
         added += sum(came.values())
         if gone and came and not _same_meaning(sorted(gone), sorted(came)):
@@ -401,8 +402,10 @@ def tag_pair(caption: str, negative: str) -> tuple[list[Token], list[Token]]:
     caption_words = fix_spelling(caption_words, negative_words)
     ct, nt = tag_words(caption_words), tag_words(negative_words)
     apart = _broken_compounds(ct, nt) | _broken_compounds(nt, ct)
-    if apart:
-        ct, nt = tag_words(caption_words, apart), tag_words(negative_words, apart)
+    if any(t.lemma in apart for t in ct):
+        ct = tag_words(caption_words, apart)
+    if any(t.lemma in apart for t in nt):
+        nt = tag_words(negative_words, apart)
     return ct, nt
 
 
