@@ -6,6 +6,10 @@ Two sources of `(type, caption, negative)` records:
   `{caption, negative_caption}` records per type, from `--sugarcrepe_dir` (default: the 20-record
   sample in `tests/fixtures/sugarcrepe-sample`, MIT, tuned on earlier; the 3,825-record dev
   split lives in `../shared/data/sugarcrepe-dev`).
+- `--data valse`: VALSE's pieces that are rewrites of our kinds (:data:`VALSE_PIECES`: actant-swap
+  as swap_obj, FOIL-it as replace_obj, relations and action-replacement as replace_rel), from
+  `--valse_dir` (`../shared/data/valse`), split into folds the same way (`fold_of(f"valse/{piece}",
+  key)`; folds 0-1 tuned on, 2-4 held out).
 - `--data dev`: our own hand-written development set (`degla/generation/data/validator_dev.jsonl`,
   real COCO captions from NegCLIP's TSV with negatives written for this project), the one the
   validator was tuned on first.
@@ -34,7 +38,8 @@ positives by addition), replace_rel (a relation changed) and paraphrase have non
 
 Usage:
 
-    python benchmarks/eval_validator.py [--data sugarcrepe|dev] [--sugarcrepe_dir DIR] [--examples 3]
+    python benchmarks/eval_validator.py [--data sugarcrepe|valse|dev] [--sugarcrepe_dir DIR] [--valse_dir DIR]
+        [--examples 3]
         [--folds 2,3,4|0,1|sample|all] [--n_folds 5] [--timing] [--export_captions FILE --n_captions 40]
 
 `--export_captions FILE` writes, instead, the first `--n_captions` distinct captions of those folds
@@ -44,11 +49,13 @@ the unseen captions of `benchmarks/bench_generation.py --captions FILE`.
 The held-out figures of docs/generation.md:
 
     python benchmarks/eval_validator.py --sugarcrepe_dir ../shared/data/sugarcrepe-dev --folds 2,3,4
+    python benchmarks/eval_validator.py --data valse --valse_dir ../shared/data/valse --folds 2,3,4
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import os
@@ -62,6 +69,12 @@ from degla.generation.validation import ARTICLES, POSSESSIVES
 
 EXPECTED = {"swap_att": "swap_adjectives", "swap_obj": "swap_nouns", "replace_att": "replace_adjectives",
             "replace_obj": "replace_nouns", "add_att": None, "add_obj": None, "replace_rel": None, "paraphrase": None}
+VALSE_PIECES = {"actant-swap": "swap_obj", "foil-it": "replace_obj", "relations": "replace_rel",
+                "action-replacement": "replace_rel"}
+"""VALSE's pieces whose foil is a rewrite of one of our kinds, and the SugarCrepe type each is one of:
+agent and patient swapped ("A man exercises his torso." -> "A torso exercises for a man."), a noun
+replaced (FOIL-it), a preposition replaced, a verb replaced."""
+EXPECTED.update({piece: EXPECTED[kind] for piece, kind in VALSE_PIECES.items()})
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUGARCREPE_SAMPLE = os.path.join(ROOT, "tests", "fixtures", "sugarcrepe-sample")
 DEV_SET = os.path.join(ROOT, "degla", "generation", "data", "validator_dev.jsonl")
@@ -120,6 +133,23 @@ def export_captions(records: list[tuple[str, str, str]], n: int) -> list[str]:
     return sorted(captions, key=lambda c: hashlib.sha1(c.encode()).hexdigest())[:n]
 
 
+def load_valse(directory: str, folds: str = "all", n_folds: int = 5) -> list[tuple[str, str, str]]:
+    """The records (piece, caption, foil) of VALSE's pieces in :data:`VALSE_PIECES` in ``folds``
+    ("all" or comma-separated fold numbers): record ``key`` of ``<piece>.json`` is in fold
+    ``fold_of(f"valse/{piece}", key)``."""
+    wanted = None if folds == "all" else {int(f) for f in folds.split(",")}
+    records = []
+    for piece in VALSE_PIECES:
+        path = os.path.join(directory, f"{piece}.json")
+        if not os.path.exists(path) and os.path.exists(path + ".gz"):
+            path += ".gz"  # (the test fixture's compressed copy)
+        with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
+            for key, r in json.load(f).items():
+                if wanted is None or fold_of(f"valse/{piece}", key, n_folds) in wanted:
+                    records.append((piece, r["caption"], r["foil"]))
+    return records
+
+
 def load_dev_set(path: str = DEV_SET) -> list[tuple[str, str, str]]:
     with open(path) as f:
         return [(r["type"], r["caption"], r["negative"]) for r in map(json.loads, filter(str.strip, f))]
@@ -127,10 +157,11 @@ def load_dev_set(path: str = DEV_SET) -> list[tuple[str, str, str]]:
 
 MISMATCHED = {
     "additions under the replace rules": (("add_att", "add_obj"), ("replace_adjectives", "replace_nouns")),
-    "replacements under the swap rules": (("replace_att", "replace_obj", "replace_rel"),
-                                          ("swap_nouns", "swap_adjectives")),
+    "replacements under the swap rules": (("replace_att", "replace_obj", "replace_rel", "foil-it", "relations",
+                                           "action-replacement"), ("swap_nouns", "swap_adjectives")),
     "relation replacements under the noun/adjective rules": (
-        ("replace_rel",), ("swap_nouns", "swap_adjectives", "replace_adjectives", "replace_nouns")),
+        ("replace_rel", "relations", "action-replacement"),
+        ("swap_nouns", "swap_adjectives", "replace_adjectives", "replace_nouns")),
 }
 """The mismatched (type, rule) pairs that must be rejected, by group."""
 
@@ -147,7 +178,8 @@ def breaks_rule(kind: str, caption: str, negative: str) -> bool:
     the lemmas) that Brill's tagger, in its sentence, tags IN or TO (but "of"), VB, VBD, VBP or
     VBZ (but a word LemmInflect's dictionary also lists as a noun), or VBG/VBN not before a noun
     or an adjective ("sitting" -> "standing", "at a zoo" -> "in the wilderness"; not "a boiled
-    egg" -> "a fried egg"). Other types: False."""
+    egg" -> "a fried egg"). VALSE's pieces as their SugarCrepe type (:data:`VALSE_PIECES`).
+    Other types: False."""
     from lemminflect import getAllLemmas
 
     from degla.generation.lexicon import _brill_parser, lemma
@@ -158,6 +190,7 @@ def breaks_rule(kind: str, caption: str, negative: str) -> bool:
     def bag(text):
         return Counter("<possessive>" if w in POSSESSIVES else lemma(w) for w in words(text))
 
+    kind = VALSE_PIECES.get(kind, kind)
     if kind.startswith("swap"):
         return bag(caption) != bag(negative)
     if not kind.startswith("replace") or kind == "replace_rel":
@@ -263,8 +296,9 @@ def format_report(result: dict, n_examples: int = 3, timing: bool = False) -> st
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", choices=["sugarcrepe", "dev"], default="sugarcrepe")
+    parser.add_argument("--data", choices=["sugarcrepe", "valse", "dev"], default="sugarcrepe")
     parser.add_argument("--sugarcrepe_dir", default=SUGARCREPE_SAMPLE, help="folder of SugarCrepe <type>.json files")
+    parser.add_argument("--valse_dir", default=None, help="folder of VALSE's <piece>.json files (--data valse)")
     parser.add_argument("--examples", type=int, default=3, help="examples shown per rejection reason")
     parser.add_argument("--folds", default="all",
                         help='"all", "sample" (records also in the 20-record sample) or fold numbers: "0,1" (tuning), '
@@ -294,6 +328,12 @@ def main():
             seen = load_sugarcrepe(args.sugarcrepe_dir, args.unseen_captions_of, args.n_folds)
             records = drop_captions_of(records, seen + load_sugarcrepe(args.sugarcrepe_dir, "sample"))
         print(f"{len(records)} records of {args.sugarcrepe_dir!r}, folds {args.folds} of {args.n_folds}\n")
+    elif args.data == "valse":
+        if not args.valse_dir or not os.path.isdir(args.valse_dir):
+            raise SystemExit(f"error: --data valse needs --valse_dir, a folder of VALSE's files "
+                             f"(got {args.valse_dir!r})")
+        records = load_valse(args.valse_dir, args.folds, args.n_folds)
+        print(f"{len(records)} records of {args.valse_dir!r}, folds {args.folds} of {args.n_folds}\n")
     else:
         records = load_dev_set()
     print(format_report(evaluate(records), args.examples, args.timing))

@@ -77,6 +77,19 @@ ACCEPTED = [
     # an "and" may come or go with the phrases replaced
     ("replace_nouns", "A tray with cups of coffee and a plate of cookies.",
      "A tray with cups and saucers and a plate of cookies."),
+    # a present-tense verb that is also a noun, found by agreement or by the object after it
+    ("swap_nouns", "A farmer waters the plants.", "The plants water a farmer."),
+    ("swap_nouns", "A girl lectures a parrot.", "A parrot lectures a girl."),
+    ("swap_nouns", "A chef cooks lunches for a nurse.", "A nurse cooks lunches for a chef."),
+    ("swap_nouns", "A pair hugs a teacher.", "A teacher hugs a pair."),
+    ("swap_nouns", "A lamb nudges its mother.", "A mother nudges its lamb."),
+    # an adjective's spelling as the head of an object; an adverb that is also a noun, after a noun
+    ("swap_nouns", "A guard salutes a female.", "A female salutes a guard."),
+    ("replace_nouns", "A boy throws a stick back to his dog.", "A boy throws a frisbee back to his dog."),
+    ("replace_nouns", "A stone bench full of leaves.", "A stone wall full of leaves."),
+    # ... but not before a relation's noun ("a green front")
+    ("swap_adjectives", "A red bus with a green front parks by a wall.",
+     "A green bus with a red front parks by a wall."),
 ]
 
 REJECTED = [
@@ -152,6 +165,18 @@ def test_compound_heads_and_quantifiers_in_context():
     assert {t.lower: t.tag for t in tag("A couple sits on a bench.")}["couple"] == "NOUN"
 
 
+def test_a_verb_that_is_also_a_noun_is_read_from_the_clause():
+    by_word = {t.lower: t.tag for t in tag("A man lights up a candle.")}
+    assert by_word["lights"] == "VERB" and by_word["man"] == "NOUN"
+    by_word = {t.lower: t.tag for t in tag("A baby hugs its mother.")}
+    assert by_word["baby"] == "NOUN" and by_word["hugs"] == "VERB"
+    # but a plural modifier before a singular head, and a relative "that", are not verbs
+    assert [t.tag for t in tag("A sports car that has stripes.")][:4] == ["DET", "NOUN", "NOUN", "DET"]
+    assert {t.lower: t.tag for t in tag("The dogs each have a ball.")}["dogs"] == "NOUN"
+    # a verb's two objects ("gives a dog a bone")
+    assert {t.lower: t.tag for t in tag("A boy gives a dog a bone.")}["dog"] == "NOUN"
+
+
 def test_the_ceiling_test_counts_negatives_that_break_their_rule():
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
     from eval_validator import breaks_rule
@@ -167,3 +192,19 @@ def test_the_ceiling_test_counts_negatives_that_break_their_rule():
     assert not breaks_rule("replace_att", "A herd of sheep on a hill.", "A pair of sheep on a hill.")
     assert not breaks_rule("replace_obj", "A dog sleeps on the grass.", "A cat sleeps on the grass.")
     assert not breaks_rule("add_att", "A dog sleeps.", "A small dog runs.")
+
+
+def test_valse_records_split_into_folds_and_keep_their_kind():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+    from eval_validator import EXPECTED, breaks_rule, load_valse
+
+    fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "valse")
+    every = load_valse(fixture)
+    folds = [load_valse(fixture, str(f)) for f in range(5)]
+    assert sorted(every) == sorted(r for fold in folds for r in fold)  # a partition
+    assert all(len(fold) > 0.1 * len(every) for fold in folds)
+    assert {kind for kind, _, _ in every} == {"actant-swap", "foil-it", "relations", "action-replacement"}
+    assert EXPECTED["actant-swap"] == "swap_nouns" and EXPECTED["foil-it"] == "replace_nouns"
+    # an actant swap is judged as a swap: a word added ("for") breaks it
+    assert breaks_rule("actant-swap", "A man exercises his torso.", "A torso exercises for a man.")
+    assert not breaks_rule("actant-swap", "A man kicks a ball.", "A ball kicks a man.")

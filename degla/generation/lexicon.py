@@ -255,6 +255,11 @@ def _after_preposition(tags: list[str], i: int) -> bool:
     return start > 0 and tags[start - 1] == "PREP"
 
 
+def _has_finite_verb(tags: list[str], words: list[str]) -> bool:
+    """Whether a verb tagged so far is finite (not "-ing", "-ed", "-en": "two men riding on a ...")."""
+    return any(t in {"VERB", "AUX"} and not w.endswith(("ing", "ed", "en")) for t, w in zip(tags, words))
+
+
 def _is_plural_noun(word: str, word_tag: str) -> bool:
     return word_tag == "NOUN" and lemma(word) != word
 
@@ -336,6 +341,9 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
             tags.append("POSS")  # the possessive marker ends a noun phrase: "a woman's head"
         elif first[i] == {"PUNCT"}:
             tags.append("PUNCT")
+        elif (w in fw["num"] and not next_nominal and prev_tag == "DET" and "NOUN" in _dictionary_lemmas(w)
+              and (not next_w or next_w in closed or not re.match(r"[a-z0-9]", next_w))):
+            tags.append("NOUN")  # a quantity word as a determiner's head: "hugs a pair", "a couple sit"
         elif (w in fw["num"] and not next_nominal and not _is_number(w) and "NOUN" not in known[i]
               and (not next_w or next_w in closed or not re.match(r"[a-z0-9]", next_w))):
             tags.append("PRON")  # a quantifier without its noun: "some are sitting", "they are all in a room"
@@ -355,7 +363,7 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
             # (not a modal without a verb's base form after it, the head of a compound: "a trash can in the
             # corner", "a soda can stands")
             tags.append("AUX")
-        elif (w in fw["prep"] | fw["adv"] and not known[i] and prev_tag in {"DET", "NUM", "ADJ"}
+        elif (w in fw["prep"] | fw["adv"] and w != "of" and not known[i] and prev_tag in {"DET", "NUM", "ADJ"}
               and nxt == {"NOUN"}):
             tags.append("ADJ")  # between a determiner and its head noun, a modifier: "an outside market"
         elif w in fw["prep"] and not known[i] & {"NOUN", "ADJ"}:
@@ -364,8 +372,9 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
             tags.append("CONJ")
         elif w in fw["pron"] and not known[i] & {"NOUN", "ADJ"}:
             tags.append("PRON")
-        elif w in fw["adv"] and not known[i]:
-            tags.append("ADV")
+        elif w in fw["adv"] and (not known[i] or brill[i] == "ADV" and prev_tag == "NOUN"
+                                 and (not next_w or next_w in fw["prep"] or not re.match(r"[a-z0-9]", next_w))):
+            tags.append("ADV")  # (a noun too, read as Brill reads it after a noun: "hit a ball back to")
         else:
             classes = first[i]
             after_det = prev_tag in {"DET", "NUM", "ADJ"}
@@ -376,8 +385,10 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
             # tennis")
             compound_head = (prev_tag == "NOUN" and lemmas[i - 1] == lowers[i - 1] and w == lem and not participle
                              # after a preposition's object, the base form may be the verb of an earlier subject
-                             # ("two men on a motorcycle wave at"), unless a verb or a noun follows it
-                             and (nxt & {"NOUN", "VERB"} or next_w in fw["aux"] or not _after_preposition(tags, i))
+                             # ("two men on a motorcycle wave at"), unless a verb or a noun follows it or
+                             # the clause has its verb ("a man calls for a land line")
+                             and (nxt & {"NOUN", "VERB"} or next_w in fw["aux"] or not _after_preposition(tags, i)
+                                  or _has_finite_verb(tags, lowers))
                              and ("NOUN" in classes or "NOUN" in _dictionary_lemmas(w))
                              and (brill[i] == "NOUN" and next_w not in fw["det"] | fw["num"] | fw["pron"]
                                   or next_w in fw["aux"]))
@@ -400,8 +411,13 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
                 elif (tag == "VERB" and past_participle and nxt == {"NOUN"} and prev_tag == "NOUN"
                       and (tags[i - 2] if i > 1 else "") in {"", "DET", "NUM", "ADJ", "CONJ", "PREP", "PUNCT"}):
                     tag = "ADJ"  # a hyphenless compound modifier: "a tree filled forest", "a horse drawn cart"
-                elif tag == "ADJ" and brill[i] == "NOUN" and not next_nominal and prev_tag in {"DET", "PREP"}:
-                    tag = "NOUN"  # an adjective's spelling used as a head noun: "a man in uniform"
+                elif tag == "ADJ" and not next_nominal and (
+                        brill[i] == "NOUN" and prev_tag in {"DET", "PREP"}
+                        or prev_tag == "DET" and "NOUN" in _dictionary_lemmas(w)
+                        and (next_w in closed - fw["relation"] or not re.match(r"[a-z0-9]", next_w or "."))
+                        and next_w not in {"and", "or", ",", "-", "one", "ones"}):
+                    # an adjective's spelling used as a head noun: "a man in uniform", "kicks a male"
+                    tag = "NOUN"
                 elif tag == "VERB" and after_det:
                     # "a sleeping cat", "a parked car"; "a building", "a slice"
                     tag = "ADJ" if next_nominal and w.endswith(("ing", "ed", "en")) else "NOUN"
@@ -445,7 +461,61 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
                 end += 1
             if end > i + 2 and end < len(tags) and tags[end] == "NOUN":
                 tags[i + 1:end] = ["ADJ"] * (end - i - 1)
+    _find_finite_verbs(tags, lowers, lemmas, known)
     return [Token(t, w, lem, tag) for t, w, lem, tag in zip(words, lowers, lemmas, tags)]
+
+
+_SINGULAR_DETS = frozenset({"a", "an", "every"})
+_NOT_AN_OBJECT = frozenset({"each", "every", "no", "that", "this"})
+"""Determiners that can follow a noun phrase without starting an object of its verb: "the dogs
+each", "a bed that has" (a relative pronoun)."""
+
+
+def _can_be_finite_verb(word: str, word_lemma: str) -> bool:
+    """A present-tense form (base or "-s") that LemmInflect's dictionary lists as a verb."""
+    return (word == word_lemma or word.endswith("s")) and "VERB" in _dictionary_lemmas(word)
+
+
+def _find_finite_verbs(tags: list[str], lowers: list[str], lemmas: list[str], known: list[set]) -> None:
+    """A clause's verb read as part of its subject, found by agreement and by the phrase after it
+    (in place). A noun phrase is read left to right, so a present-tense verb that is also a noun
+    ("lights", "pilots", "train") was taken as its head or a modifier. Two contradictions show it:
+
+    - a singular determiner ("a", "an", "every"; no quantity word after it) whose
+      phrase ends in a plural: its "-s" word with a verb reading is the verb ("a man lights up a
+      cigarette", "a ship boards people"; not "a sports car", "a bus");
+    - a noun phrase followed at once by a determiner or a number, not after a verb (a verb's two
+      objects: "gives a dog a bone"): its last word, a present-tense verb form, is the verb ("a
+      couple pilots a jet", "the fish spear a man").
+
+    The word before the verb becomes its subject's head noun if it can be a noun ("a baby nuzzles
+    its mother": "baby" was a modifier; "a couple pilots a jet": "couple" was a quantity)."""
+    n = len(tags)
+    for i in range(n):
+        if tags[i] not in {"DET", "NUM"} or (i and tags[i - 1] in {"DET", "NUM", "ADJ", "NOUN"}):
+            continue
+        end = i + 1
+        while end < n and tags[end] in {"NUM", "ADJ", "NOUN"}:
+            end += 1
+        body = range(i + 1, end)
+        if len(body) < 2:
+            continue
+        verb = None
+        last = end - 1
+        if (lowers[i] in _SINGULAR_DETS and all(tags[k] != "NUM" for k in body)
+                and lemmas[last] != lowers[last] and not lowers[last].endswith("_of")):
+            verb = next((k for k in body[1:] if lowers[k].endswith("s") and lemmas[k] != lowers[k]
+                         and _can_be_finite_verb(lowers[k], lemmas[k])), None)
+        if (verb is None and end < n and (i == 0 or tags[i - 1] not in {"VERB", "AUX"})
+                and (tags[end] == "DET" and lowers[end] not in _NOT_AN_OBJECT or tags[end] == "NUM"
+                     and _is_number(lowers[end])) and _can_be_finite_verb(lowers[last], lemmas[last])):
+            verb = last
+        if verb is None:
+            continue
+        tags[verb] = "VERB"
+        before = verb - 1
+        if tags[before] in {"ADJ", "NUM"} and ("NOUN" in known[before] or "NOUN" in _dictionary_lemmas(lowers[before])):
+            tags[before] = "NOUN"
 
 
 def tag(text: str) -> list[Token]:
