@@ -317,6 +317,7 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
     brill = brill_tags(lowers)
     # first pass: the word's classes in the lexicon, or Brill's tag in context
     closed = set().union(*fw.values())
+    closed_but_relations = closed - fw["relation"]
     first, known = [], []
     for w, lem, guess in zip(lowers, lemmas, brill):
         known.append(_lexical_classes(w, lem))
@@ -337,15 +338,16 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
         nxt = first[i + 1] if i + 1 < len(words) else set()
         next_w = lowers[i + 1] if i + 1 < len(words) else ""
         next_nominal = bool(nxt & {"NOUN", "ADJ"})
+        at_end = not next_w or nxt == {"PUNCT"}  # the end of the caption or punctuation next
         if w in {"'s", "’s"}:
             tags.append("POSS")  # the possessive marker ends a noun phrase: "a woman's head"
         elif first[i] == {"PUNCT"}:
             tags.append("PUNCT")
         elif (w in fw["num"] and not next_nominal and prev_tag == "DET" and "NOUN" in _dictionary_lemmas(w)
-              and (not next_w or next_w in closed or not re.match(r"[a-z0-9]", next_w))):
+              and (at_end or next_w in closed)):
             tags.append("NOUN")  # a quantity word as a determiner's head: "hugs a pair", "a couple sit"
         elif (w in fw["num"] and not next_nominal and not _is_number(w) and "NOUN" not in known[i]
-              and (not next_w or next_w in closed or not re.match(r"[a-z0-9]", next_w))):
+              and (at_end or next_w in closed)):
             tags.append("PRON")  # a quantifier without its noun: "some are sitting", "they are all in a room"
         elif first[i] == {"NUM"} or (w in fw["num"] and (next_nominal or not ("NOUN" in known[i] or w == "one"))):
             tags.append("NUM")  # (a quantifier that is a noun, without its noun, is one: "a couple sit")
@@ -373,7 +375,7 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
         elif w in fw["pron"] and not known[i] & {"NOUN", "ADJ"}:
             tags.append("PRON")
         elif w in fw["adv"] and (not known[i] or brill[i] == "ADV" and prev_tag == "NOUN"
-                                 and (not next_w or next_w in fw["prep"] or not re.match(r"[a-z0-9]", next_w))):
+                                 and (at_end or next_w in fw["prep"])):
             tags.append("ADV")  # (a noun too, read as Brill reads it after a noun: "hit a ball back to")
         else:
             classes = first[i]
@@ -414,7 +416,7 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
                 elif tag == "ADJ" and not next_nominal and (
                         brill[i] == "NOUN" and prev_tag in {"DET", "PREP"}
                         or prev_tag == "DET" and "NOUN" in _dictionary_lemmas(w)
-                        and (next_w in closed - fw["relation"] or not re.match(r"[a-z0-9]", next_w or "."))
+                        and (at_end or next_w in closed_but_relations)
                         and next_w not in {"and", "or", ",", "-", "one", "ones"}):
                     # an adjective's spelling used as a head noun: "a man in uniform", "kicks a male"
                     tag = "NOUN"
