@@ -90,6 +90,19 @@ ACCEPTED = [
     # ... but not before a relation's noun ("a green front")
     ("swap_adjectives", "A red bus with a green front parks by a wall.",
      "A green bus with a red front parks by a wall."),
+    # an "-ing" word after a person or an animal is what it does, not a compound's head (round 4)
+    ("replace_nouns", "A girl surfing near a pier.", "A boy surfing near a pier."),
+    ("replace_nouns", "A nurse jogging with her dog.", "A nurse jogging with her husband."),
+    # one "NP of NP" moved whole into another's complement
+    ("swap_nouns", "A bowl of cherries on the lid of a jar.", "A jar on the lid of a bowl of cherries."),
+    # numbers traded between two phrases of one noun, their adjectives staying: the meaning changes
+    ("swap_adjectives", "One brown puppy and three white puppies on a rug.",
+     "Three brown puppies and one white puppy on a rug."),
+    # a word the lexicon does not know, after the clause's verb, is no second verb
+    ("swap_nouns", "Ducks are nibbling bread crusts by the pond.", "Bread crusts are nibbling ducks by the pond."),
+    # a non-word split in two by the rewrite; a number after "a" naming a thing
+    ("replace_nouns", "two dogs lying beside eachother", "two cats lying beside each other"),
+    ("replace_nouns", "A 737 parked at a gate.", "A bus parked at a gate."),
 ]
 
 REJECTED = [
@@ -116,6 +129,9 @@ REJECTED = [
     ("replace_nouns", "The referee in yellow holds a whistle.", "The referee in black holds a whistle.",
      "wrong_word_class"),
     ("replace_nouns", "A bath room with a white sink.", "A bathroom with a white sink.", "identical"),
+    # a person's activity replaced is a verb, not a noun; a full trade across "next to" keeps the meaning
+    ("replace_nouns", "A man skiing down a hill.", "A man sledding down a hill.", "wrong_word_class"),
+    ("swap_adjectives", "A green van next to a white van.", "A white van next to a green van.", "meaning_preserved"),
     # a possessive changing alone is no swap
     ("swap_nouns", "A man walks his dog past a tree.", "A man walks their dog past a tree.", "no_swap"),
 ]
@@ -175,6 +191,13 @@ def test_a_verb_that_is_also_a_noun_is_read_from_the_clause():
     assert {t.lower: t.tag for t in tag("The dogs each have a ball.")}["dogs"] == "NOUN"
     # a verb's two objects ("gives a dog a bone")
     assert {t.lower: t.tag for t in tag("A boy gives a dog a bone.")}["dog"] == "NOUN"
+
+
+def test_an_activity_after_a_person_or_an_animal_is_its_verb():
+    assert {t.lower: t.tag for t in tag("A woman shopping with her son.")}["shopping"] == "VERB"
+    assert {t.lower: t.tag for t in tag("A goat skiing down a slope.")}["skiing"] == "VERB"
+    # but a compound's "-ing" head after a thing stays a noun
+    assert {t.lower: t.tag for t in tag("A hotel building with a flag.")}["building"] == "NOUN"
 
 
 def test_the_ceiling_test_counts_negatives_that_break_their_rule():

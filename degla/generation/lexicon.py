@@ -260,6 +260,14 @@ def _has_finite_verb(tags: list[str], words: list[str]) -> bool:
     return any(t in {"VERB", "AUX"} and not w.endswith(("ing", "ed", "en")) for t, w in zip(tags, words))
 
 
+def _is_agent(word_lemma: str) -> bool:
+    """Whether a noun names a person or an animal (the lexicon's categories): an "-ing" word right
+    after it is what it does ("a man skiing down", "a woman shopping with"), not a compound's head
+    ("a hotel building with")."""
+    lex = load_lexicon()
+    return word_lemma in lex.noun_categories["person"] or word_lemma in lex.noun_categories["animal"]
+
+
 def _is_plural_noun(word: str, word_tag: str) -> bool:
     return word_tag == "NOUN" and lemma(word) != word
 
@@ -349,6 +357,8 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
         elif (w in fw["num"] and not next_nominal and not _is_number(w) and "NOUN" not in known[i]
               and (at_end or next_w in closed)):
             tags.append("PRON")  # a quantifier without its noun: "some are sitting", "they are all in a room"
+        elif w.isdigit() and prev_w in {"a", "an"} and "NOUN" not in nxt:
+            tags.append("NOUN")  # a number after a singular article, without a noun: what it names ("a 747 flying")
         elif first[i] == {"NUM"} or (w in fw["num"] and (next_nominal or not ("NOUN" in known[i] or w == "one"))):
             tags.append("NUM")  # (a quantifier that is a noun, without its noun, is one: "a couple sit")
         elif w in fw["relation"] and (not known[i] - {"NOUN"} or next_w == "of"):
@@ -405,7 +415,8 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
                 if tag == "VERB" and brill[i] == "NOUN" and (
                         nxt == {"NOUN"} and prev_tag in {"", "DET", "NUM", "ADJ", "PREP", "CONJ", "PUNCT"}
                         or prev_tag == "NOUN" and w.endswith("ing") and not next_nominal
-                        and next_w not in fw["det"] | fw["num"]
+                        and next_w not in fw["det"] | fw["num"] and "NOUN" in _dictionary_lemmas(w)
+                        and not _is_agent(lemmas[i - 1])
                         or prev_tag == "PREP" and prev_w != "to" and not participle):
                     tag = "NOUN"  # Brill's tag in context: "in dress shirts", "a large cruise building sits"
                 elif tag == "VERB" and participle and nxt == {"NOUN"} and prev_tag in {"", "PREP", "CONJ", "PUNCT"}:
@@ -425,10 +436,16 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
                     tag = "ADJ" if next_nominal and w.endswith(("ing", "ed", "en")) else "NOUN"
                 elif tag == "VERB" and w.endswith("ed") and next_nominal and prev_tag not in {"NOUN", "PRON"}:
                     tag = "ADJ"  # "parked cars"
+                elif (tag == "NOUN" and prev_tag == "NOUN" and w.endswith("ing") and not next_nominal
+                      and _is_agent(lemmas[i - 1]) and "VERB" in _dictionary_lemmas(w)):
+                    tag = "VERB"  # what a person or an animal does, a word the lexicon does not list: "a man jogging"
                 elif tag == "NOUN" and prev_tag in {"NOUN", "PRON", "CONJ"} and w.endswith("s") and lem != w and (
                         next_w in fw["det"] | fw["num"] or nxt == {"ADJ"}
-                        or not known[i] and (next_nominal or next_w in fw["prep"])):
-                    tag = "VERB"  # an "-s" word between two noun phrases: "a man flies a kite", "shorts bends over"
+                        or not known[i] and (next_nominal or next_w in fw["prep"])
+                        and not _has_finite_verb(tags, lowers)):
+                    # an "-s" word between two noun phrases: "a man flies a kite", "shorts bends over"; a word
+                    # the lexicon does not know, only if the clause has no verb yet ("are eating bread crumbs on")
+                    tag = "VERB"
                 elif (tag == "NOUN" and not w.endswith("s") and _is_plural_noun(lowers[i - 1] if i else "", prev_tag)
                       and (next_w in fw["det"] | fw["num"] | fw["prep"] or not next_w)
                       and "VERB" in _dictionary_lemmas(w)):
@@ -438,7 +455,7 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
             elif next_nominal and "ADJ" in classes:
                 tag = "ADJ"
             elif (prev_tag == "NOUN" and brill[i] == "NOUN" and "NOUN" in classes and w.endswith("ing")
-                  and not next_nominal and next_w not in fw["det"] | fw["num"]):
+                  and not next_nominal and next_w not in fw["det"] | fw["num"] and not _is_agent(lemmas[i - 1])):
                 tag = "NOUN"  # Brill's tag in context, a noun-noun compound: "a high rise building in"
             elif after_det and "NOUN" in classes:
                 tag = "NOUN"

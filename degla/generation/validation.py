@@ -24,6 +24,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from itertools import chain, combinations
 
 from .lexicon import (Token, is_known_word, lemma, load_lexicon, mark_modifiers, modifies_adjective, noun_phrases,
                       split_words, tag_words)
@@ -81,23 +82,33 @@ def _noun_slots(tokens: list[Token], unit_tags: frozenset, drop_tags: frozenset)
     return {k for k, t in enumerate(skeleton_tags) if t == "NOUN"}
 
 
-def _merge_of(tokens: list[Token], spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """``spans`` with "NP of NP" joined into one span ("a plate of food", "a type of meat")."""
+def _of_joints(tokens: list[Token], spans: list[tuple[int, int]]) -> list[int]:
+    """Positions of the "of" words that join two of ``spans``: "a plate of food"."""
+    return [start - 1 for (_, end), (start, _) in zip(spans, spans[1:]) if end + 1 == start
+            and tokens[start - 1].lower == "of"]
+
+
+def _merge_of(tokens: list[Token], spans: list[tuple[int, int]],
+              joints: frozenset | None = None) -> list[tuple[int, int]]:
+    """``spans`` with "NP of NP" joined into one span ("a plate of food", "a type of meat"): at
+    every "of", or at the positions ``joints`` only."""
     merged = []
     for start, end in spans:
-        if merged and merged[-1][1] + 1 == start and tokens[start - 1].lower == "of":
+        if (merged and merged[-1][1] + 1 == start and tokens[start - 1].lower == "of"
+                and (joints is None or start - 1 in joints)):
             merged[-1] = (merged[-1][0], end)
         else:
             merged.append((start, end))
     return merged
 
 
-def _chunks(tokens: list[Token], join_of: bool = False):
+def _chunks(tokens: list[Token], join_of: bool | frozenset = False):
     """Skeleton with noun phrases as units: the unit of a phrase is its words other than
-    determiners (quantifiers, modifiers and head); with ``join_of``, "NP of NP" is one unit."""
+    determiners (quantifiers, modifiers and head); with ``join_of``, "NP of NP" is one unit (at
+    every "of", or at the positions of the set ``join_of``)."""
     skeleton, units, spans = [], {}, noun_phrases(tokens)
     if join_of:
-        spans = _merge_of(tokens, spans)
+        spans = _merge_of(tokens, spans, None if join_of is True else join_of)
     starts = {start: end for start, end in spans}
     i = 0
     while i < len(tokens):
@@ -126,13 +137,16 @@ def _in_order(slots) -> list[str]:
     return [u for k in sorted(slots[1]) for u in slots[1][k]]
 
 
-def _symmetric_exchange(changed: list[int], skeleton: list[str]) -> bool:
+def _symmetric_exchange(changed: list[int], skeleton: list[str], units_o: dict, units_n: dict) -> bool:
     """Two units exchanged across only "and"/"or"/"next to"/... ("a cat and a dog"), or two
     modifiers of the same noun exchanged across such words ("a red car next to a blue car"):
-    the meaning is kept."""
+    the meaning is kept. Both slots must trade all they hold: "an adult giraffe and two baby
+    giraffes" -> "two adult giraffes and a baby giraffe" moves only the number."""
     if len(changed) != 2:
         return False
     s1, s2 = changed
+    if units_o.get(s1) != units_n.get(s2) or units_o.get(s2) != units_n.get(s1):
+        return False
     if tuple(skeleton[s1:s2]) in SYMMETRIC:
         return True
     return s2 < len(skeleton) and skeleton[s1] == skeleton[s2] and tuple(skeleton[s1 + 1:s2]) in SYMMETRIC
@@ -157,6 +171,24 @@ def _mark_joints(tokens: list[Token]) -> list[Token]:
     return out
 
 
+_MAX_OF_JOINTS = 3
+
+
+def _partly_joined(ct: list[Token], nt: list[Token]):
+    """Noun-phrase analyses of both sides where some "NP of NP" are one unit and others two, each
+    side chosen apart: "a bag of groceries on the seat of a car" -> "a car on the seat of a bag of
+    groceries" moves the whole first phrase into the second's complement. Captions with more than
+    :data:`_MAX_OF_JOINTS` joints are left to the other analyses."""
+    joints_c, joints_n = _of_joints(ct, noun_phrases(ct)), _of_joints(nt, noun_phrases(nt))
+    if not (joints_c and joints_n) or max(len(joints_c), len(joints_n)) > _MAX_OF_JOINTS:
+        return
+    subsets = lambda joints: [frozenset(c) for k in range(1, len(joints)) for c in combinations(joints, k)]  # noqa: E731
+    for sub_c in subsets(joints_c) or [frozenset(joints_c)]:
+        for sub_n in subsets(joints_n) or [frozenset(joints_n)]:
+            if len(sub_c) == len(sub_n):
+                yield _chunks(ct, join_of=sub_c), _chunks(nt, join_of=sub_n)
+
+
 def _check_swap(ct: list[Token], nt: list[Token], rule: str) -> str | None:
     """``swap_nouns``: head nouns, compound nouns ("snow boards") or whole noun phrases exchanged
     places; ``swap_adjectives``: modifiers (adjectives, participles, quantifiers, modifier nouns)
@@ -171,6 +203,7 @@ def _check_swap(ct: list[Token], nt: list[Token], rule: str) -> str | None:
                     (_slots(ct, nouns, no_numbers, group_runs=True), _slots(nt, nouns, no_numbers, group_runs=True)),
                     (phrases_c, phrases_n),  # compound nouns ("snow boards"), noun phrases
                     (_chunks(marked_c, join_of=True), _chunks(marked_n, join_of=True))]  # "a plate of food"
+        analyses = chain(analyses, _partly_joined(marked_c, marked_n))  # (built only when the others fail)
     else:
         no_articles = frozenset({"DET"})
         no_joints = frozenset({"DET", _JOINT})
@@ -191,7 +224,7 @@ def _check_swap(ct: list[Token], nt: list[Token], rule: str) -> str | None:
         if not changed:
             reason = "no_swap"
             continue
-        if _symmetric_exchange(changed, skeleton):
+        if _symmetric_exchange(changed, skeleton, orig[1], neg[1]):
             return "meaning_preserved"
         return None
     return reason
@@ -213,8 +246,9 @@ def _check_reshuffle(ct: list[Token], nt: list[Token]) -> str | None:
     clauses_o, clauses_n = _clauses(ct), _clauses(nt)
     if len(clauses_o) > 1 and sorted(clauses_o) == sorted(clauses_n):
         return "meaning_preserved"  # clauses moved around a comma
-    result = _changed_slots(_chunks(ct), _chunks(nt))
-    if result is not None and _symmetric_exchange(*result):
+    chunks_o, chunks_n = _chunks(ct), _chunks(nt)
+    result = _changed_slots(chunks_o, chunks_n)
+    if result is not None and _symmetric_exchange(*result, chunks_o[1], chunks_n[1]):
         return "meaning_preserved"
     return None
 
@@ -338,7 +372,8 @@ def fix_spelling(caption_words: list[str], negative_words: list[str]) -> list[st
     """``caption_words`` with the misspellings that the rewrite corrects replaced by the rewrite's
     spelling, so that a corrected typo is not a change (a human or an LLM rewriting a caption
     fixes its typos along the way): words that differ only by apostrophes ("it's" -> "its",
-    "theres" -> "there's") or by a space between content words ("bath room" -> "bathroom"), and a
+    "theres" -> "there's") or by a space between content words ("bath room" -> "bathroom") or
+    inside a word that is no English word ("eachother" -> "each other"), and a
     word that is not an English word written as a known word the caption does not have
     ("parcially" -> "partially"; see :func:`_is_misspelling`)."""
     letters = lambda ws: "".join(ws).lower().replace("'", "").replace("’", "")  # noqa: E731
@@ -354,8 +389,11 @@ def fix_spelling(caption_words: list[str], negative_words: list[str]) -> list[st
             fixed = spellings.get(letters(run)) if len(run) == n else None
             if (fixed is not None and [w.lower() for w in fixed] != [w.lower() for w in run]
                     and (any(re.search(r"['’]", w) for w in run + fixed)
-                         or len(fixed) != len(run) and not any(w.lower() in closed for w in run + fixed))):
-                out += fixed  # "it's" -> "its", "theres" -> "there's", "bath room" -> "bathroom"
+                         or len(fixed) != len(run) and not any(w.lower() in closed for w in run + fixed)
+                         or len(run) == 1 and not is_known_word(run[0]))):
+                # "it's" -> "its", "theres" -> "there's", "bath room" -> "bathroom"; a word that is no English
+                # word split in two, function words too: "eachother" -> "each other" (but "along" is a word)
+                out += fixed
                 i += n
                 break
         else:
