@@ -260,12 +260,17 @@ def _has_finite_verb(tags: list[str], words: list[str]) -> bool:
     return any(t in {"VERB", "AUX"} and not w.endswith(("ing", "ed", "en")) for t, w in zip(tags, words))
 
 
+@lru_cache(maxsize=1)
+def _agents() -> frozenset:
+    categories = load_lexicon().noun_categories
+    return frozenset(categories["person"]) | frozenset(categories["animal"])
+
+
 def _is_agent(word_lemma: str) -> bool:
     """Whether a noun names a person or an animal (the lexicon's categories): an "-ing" word right
     after it is what it does ("a man skiing down", "a woman shopping with"), not a compound's head
     ("a hotel building with")."""
-    lex = load_lexicon()
-    return word_lemma in lex.noun_categories["person"] or word_lemma in lex.noun_categories["animal"]
+    return word_lemma in _agents()
 
 
 def _is_plural_noun(word: str, word_tag: str) -> bool:

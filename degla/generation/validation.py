@@ -92,10 +92,12 @@ def _merge_of(tokens: list[Token], spans: list[tuple[int, int]],
               joints: frozenset | None = None) -> list[tuple[int, int]]:
     """``spans`` with "NP of NP" joined into one span ("a plate of food", "a type of meat"): at
     every "of", or at the positions ``joints`` only."""
+    joinable = set(_of_joints(tokens, spans))
+    if joints is not None:
+        joinable &= joints
     merged = []
     for start, end in spans:
-        if (merged and merged[-1][1] + 1 == start and tokens[start - 1].lower == "of"
-                and (joints is None or start - 1 in joints)):
+        if merged and start - 1 in joinable:
             merged[-1] = (merged[-1][0], end)
         else:
             merged.append((start, end))
@@ -183,8 +185,11 @@ def _partly_joined(ct: list[Token], nt: list[Token]):
     if not (joints_c and joints_n) or max(len(joints_c), len(joints_n)) > _MAX_OF_JOINTS:
         return
     subsets = lambda joints: [frozenset(c) for k in range(1, len(joints)) for c in combinations(joints, k)]  # noqa: E731
-    for sub_c in subsets(joints_c) or [frozenset(joints_c)]:
-        for sub_n in subsets(joints_n) or [frozenset(joints_n)]:
+    subsets_c, subsets_n = subsets(joints_c), subsets(joints_n)
+    if not (subsets_c or subsets_n):
+        return  # one joint on each side: joined, or not, everywhere (the other analyses)
+    for sub_c in subsets_c or [frozenset(joints_c)]:
+        for sub_n in subsets_n or [frozenset(joints_n)]:
             if len(sub_c) == len(sub_n):
                 yield _chunks(ct, join_of=sub_c), _chunks(nt, join_of=sub_n)
 
