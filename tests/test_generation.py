@@ -56,6 +56,7 @@ ACCEPT = {
         ("a small red circle to the left of a large blue square",
          "a large blue square to the left of a small red circle"),
         ("A man rides a horse on the beach.", "A horse rides a man on the beach."),
+        ("Two women try to guide a boat.", "A woman tries to guide two boats."),  # "guide" is a verb here
     ],
     "swap_nouns": [
         ("A woman prepares a pizza while a man watches.", "A man prepares a pizza while a woman watches."),
@@ -74,6 +75,8 @@ ACCEPT = {
          "a large red circle to the left of a small blue square"),
         ("a red striped triangle above a green circle", "a green striped triangle above a red circle"),
         ("A young man helps an old woman.", "An old man helps a young woman."),
+        ("A crowd of people near a tall tower.", "A tall crowd of people near a tower."),  # modifies the quantity
+        ("The first two horses pull a green cart.", "The first two green horses pull a cart."),  # an ordinal
     ],
     "replace_adjectives": [
         ("A small dog sleeps on a wooden bench.", "A large dog sleeps on a wooden bench."),
@@ -81,12 +84,15 @@ ACCEPT = {
          "a small yellow circle to the left of a large blue square"),
         ("An empty glass on a table.", "A full glass on a table."),
         ("a tiny dotted star below a big plain heart", "a tiny striped star below a big plain heart"),
+        ("A couple of dogs on a rug.", "A few dogs on a rug."),  # a quantity keeps "a" with a plural
+        ("A very tall man next to a tree.", "A very short man next to a tree."),
     ],
     "replace_nouns": [
         ("A man rides a horse on the beach.", "A man rides a camel on the beach."),
         ("a red striped triangle above a green circle", "a red striped triangle above a green hexagon"),
         ("A little boy sitting with his blanket.", "A little girl sitting with her blanket."),
         ("Two dogs play in the snow.", "Two cats play in the snow."),
+        ("A old men sits on a wooden bench.", "A old women sits on a wooden bench."),  # the caption's own slip
     ],
 }
 
@@ -128,6 +134,12 @@ REJECT = [
      "replace_adjectives", "wrong_word_class"),
     ("A red and white bus with blue yellow green stripes.", "A black and gray bus with pink purple orange stripes.",
      "replace_adjectives", "too_many_changes"),
+    ("A flock of birds on a wire.", "A black birds on a wire.", "replace_adjectives", "ungrammatical"),
+    ("A woman and three dogs in a park.", "A dogs and three woman in a park.", "swap_nouns", "ungrammatical"),
+    ("Three small boats near a red house.", "Red boats near a small three house.", "swap_adjectives", "ungrammatical"),
+    ("A black and white cat beside a chair.", "A and white cat beside a black chair.", "swap_adjectives",
+     "ungrammatical"),
+    ("A very tall man next to a tree.", "A very man next to a tall tree.", "swap_adjectives", "ungrammatical"),
 ]
 
 

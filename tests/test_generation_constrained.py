@@ -9,6 +9,8 @@ import torch
 
 from degla.generation.constrained import (END, FREE, ModifierSwapPlan, NounSwapPlan, PermutationPlan, ReplacementPlan,
                                           make_plan)
+from degla.generation.lexicon import lemma
+from degla.generation.validation import validate_negative
 
 
 def test_noun_swap_plan_keeps_the_other_words_in_place():
@@ -134,7 +136,9 @@ def test_random_model_replies_have_the_rules_shape(tiny_smollm2_rewriter, rule):
             if rule.startswith("replace"):  # the caption with exactly one word changed ("a"/"an" may follow it)
                 diff = [(a, b) for a, b in zip(old, new) if a != b]
                 assert len(old) == len(new) and len(diff) == 1, (caption, reply)
-            else:  # the caption's words, in another order
+            else:  # the caption's words, in another order (a swapped noun takes its place's number)
+                if rule == "swap_nouns":
+                    old, new = [lemma(w) for w in old], [lemma(w) for w in new]
                 assert Counter(old) == Counter(new) and old != new, (caption, reply)
 
 
@@ -217,6 +221,47 @@ def test_replacement_plan_names_the_new_words_class_and_what_it_must_not_be():
     assert "woman" not in plan.excluded_at(4)
     adjectives = make_plan("A small dog.", "replace_adjectives")
     assert adjectives.free_class_at(1) == "ADJ" and {"small", "smaller", "little"} <= adjectives.excluded_at(1)
+
+
+def test_a_swapped_noun_takes_the_number_of_its_place():
+    """"Two large airplanes ... a blue sky" with the nouns moved as they are is "two large sky ... a
+    blue airplanes"; the place's number shows in its noun (a plural) or its determiner ("a")."""
+    plan = make_plan("Two large airplanes flying through a blue sky.", "swap_nouns")
+    assert plan.allowed([]) == {"Two"} and plan.allowed(["Two", "large"]) == {"skies"}
+    assert plan.allowed("Two large skies flying through a blue".split()) == {"airplane"}
+    plan = make_plan("Sheep graze near a barn.", "swap_nouns")  # no number shown at "sheep": "barn" as it is
+    assert plan.allowed([]) == {"Barn"} and plan.allowed(["Barn", "graze", "near", "a"]) == {"sheep"}
+    caption = "Two people holding remote controls in a living room."
+    replies = _every_reply(make_plan(caption, "swap_nouns"))
+    assert "Two living rooms holding remote controls in a person." in replies
+    for reply in replies:  # each a swap by the validator's spec, none "a people"
+        assert validate_negative(caption, reply, "swap_nouns") is None, reply
+
+
+def test_a_quantity_phrase_is_replaced_by_a_quantity_phrase_and_stays_under_a_swap(tiny_smollm2_rewriter):
+    """"A group of people" with an adjective for "group of" is "a red people", and with "group of"
+    moved away "a people": the singular article stays behind. The plans keep a quantity phrase a
+    quantity phrase; the validator, a second code path, judges what a random model writes."""
+    from degla.generation.lexicon import words_of_class
+
+    caption = "A group of people sit on a red bench."
+    replace = make_plan(caption, "replace_adjectives")
+    assert replace.free_class_at(1) == "QUANTITY" and replace.excluded_at(1) == {"group of"}
+    assert {"pair of", "herd of", "crowd of"} <= words_of_class("QUANTITY")
+    assert not {"lots of", "plenty of", "red of"} & words_of_class("QUANTITY")  # no singular article before these
+    assert make_plan("Lots of dogs on a bed.", "replace_adjectives").excluded_at(0) == {"lots of", "lot of"}
+    swap = make_plan(caption, "swap_adjectives")
+    assert set(swap.modifiers) == {"red"}  # "group of" is the determiner's, not a modifier to move
+    plans = [make_plan(caption, rule) for rule in ("replace_adjectives", "swap_adjectives")]
+    conversations = [[{"role": "user", "content": f"Rewrite: {caption}"}]] * 2
+    replies = tiny_smollm2_rewriter.generate_constrained(conversations, plans, num_candidates=4, seed=1)
+    for rule, candidates in zip(("replace_adjectives", "swap_adjectives"), replies):
+        for reply in candidates:
+            assert validate_negative(caption, reply, rule) != "ungrammatical", (rule, reply)
+            if rule == "swap_adjectives":
+                assert reply.startswith("A group of "), reply
+            elif not reply.endswith("on a red bench."):  # the new word is at the quantity's place
+                assert " ".join(reply.split()[1:3]) in words_of_class("QUANTITY") - {"group of"}, reply
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,11 @@ an exemplar or a ramble.
   place the model must put another one; after that it orders what is left as it likes.
 - ``swap_nouns`` (:class:`NounSwapPlan`): the words other than the head nouns stay in order;
   at each head noun's place the model puts one of the caption's head nouns (another one at
-  the first). Which noun goes where is the model's choice.
+  the first), in the number the place shows ("two airplanes ... a sky" -> "two skies ... an
+  airplane"). Which noun goes where is the model's choice.
 - ``swap_adjectives`` (:class:`ModifierSwapPlan`): the words other than the modifiers stay in
-  order; before each head noun the model places modifiers taken from the caption's, starting
+  order; before each head noun the model places modifiers taken from the caption's (a quantity
+  phrase, "a group of", stays with its determiner), starting
   differently from the caption at the first noun that had some ("a red car by a white house"
   -> "a white car by a red house", or "a car by a red white house"... which the validator
   then judges); when only the last noun had some, one moves to an earlier noun ("a car by a
@@ -17,7 +19,8 @@ an exemplar or a ramble.
 - Replace rules (:class:`ReplacementPlan`): the reply is the caption with one word of the
   rule's class (a head noun / a modifier) replaced by one new word that the model writes: a
   whole English word of that class (:func:`~degla.generation.lexicon.words_of_class`: a
-  singular or plural noun as the caption's was, or an adjective / number word; of the domain
+  singular or plural noun as the caption's was, an adjective / number word, or a quantity
+  phrase for a quantity phrase, "a group of" -> "a pair of"; of the domain
   lexicon, or a common word: one the tokenizer spells as one token), spelt token by
   token along a trie of the words' tokenizations (:class:`WordTrie`), so that the model can
   end the word only where a real word ends (not "smallblue", "manne"); never the caption's
@@ -39,8 +42,8 @@ from collections import Counter
 import torch
 from transformers import LogitsProcessor
 
-from .lexicon import (Token, detokenize, fix_articles, lemma, load_lexicon, mark_modifiers, noun_phrases, tag,
-                      words_of_class)
+from .lexicon import (SINGULAR_DETERMINERS, Token, detokenize, fix_articles, inflect_noun, lemma, load_lexicon,
+                      mark_modifiers, noun_phrases, tag, words_of_class)
 from .rules import check_rule
 
 FREE = "<free word>"
@@ -131,13 +134,24 @@ class PermutationPlan(_Plan):
 class NounSwapPlan(_Plan):
     """``swap_nouns``: the caption's words other than its head nouns stay in order; at each head
     noun's place the model puts one of the caption's head nouns (another one than the caption's
-    at the first), each used once."""
+    at the first), each used once, in the number of the place where the caption shows one (its
+    noun a plural, or a singular determiner: "two airplanes ... a sky" -> "two skies ... an
+    airplane", not "a airplanes"), else in its own."""
 
     def __init__(self, caption: str, rule: str):
         super().__init__(caption, rule)
         self.slots = [k for k, m in enumerate(self.movable) if m]
-        self.nouns = Counter(self.words[k].lower() for k in self.slots)
+        tokens = mark_modifiers(tag(caption))[: len(self.words)]
+        opening = {k: tokens[start].lower for start, end in noun_phrases(tokens) for k in range(start, end)}
+        self.form = {lemma(self.words[k]): self.words[k].lower() for k in self.slots}  # each noun as the caption has it
+        self.nouns = Counter(lemma(self.words[k]) for k in self.slots)
+        self.plural_at = {k: _number_shown(self.words[k], opening.get(k)) for k in self.slots}
         self.applicable = len(self.nouns) >= 2
+
+    def _at(self, noun: str, k: int) -> str:
+        """``noun`` (a lemma) as it is written at slot ``k``."""
+        form, plural = self.form[noun], self.plural_at[k]
+        return form if plural is None or plural == _is_plural(form) else inflect_noun(noun, plural)
 
     def allowed(self, emitted: list[str]) -> set[str]:
         body = [w.lower() for w in emitted if w != self.final]
@@ -147,9 +161,10 @@ class NounSwapPlan(_Plan):
         if n not in self.slots:
             options = {self.words[n].lower()}
         else:
-            options = set(+(self.nouns - Counter(body[k] for k in self.slots if k < n)))
+            left = +(self.nouns - Counter(lemma(body[k]) for k in self.slots if k < n))
             if n == self.slots[0]:
-                options.discard(self.words[n].lower())
+                left.pop(lemma(self.words[n]), None)
+            options = {self._at(noun, n) for noun in left}
         return {w[:1].upper() + w[1:] for w in options} if not emitted else options
 
 
@@ -166,7 +181,8 @@ class ModifierSwapPlan(_Plan):
         modifier_at = set()
         for start, end in noun_phrases(tokens):
             head = max(k for k in range(start, end) if tokens[k].tag == "NOUN")
-            modifier_at.update(k for k in range(start, head) if tokens[k].tag in {"ADJ", "NUM"})
+            modifier_at.update(k for k in range(start, head) if tokens[k].tag in {"ADJ", "NUM"}
+                               and not tokens[k].lemma.endswith("_of"))  # "a group of" is a determiner
         self.skeleton = [w.lower() for k, w in enumerate(self.words) if k not in modifier_at]
         self.heads = [j for j, k in enumerate(k for k in range(len(self.words)) if k not in modifier_at)
                       if tokens[k].tag == "NOUN"]
@@ -240,10 +256,11 @@ class ReplacementPlan(_Plan):
 
     def free_class_at(self, n: int) -> str:
         """The class of the new word at position ``n`` (:func:`~degla.generation.lexicon.words_of_class`):
-        an adjective or number word for ``replace_adjectives``; for ``replace_nouns`` a noun of the
-        caption's number there (plural for plural)."""
+        an adjective or number word for ``replace_adjectives``, a quantity phrase for a quantity
+        phrase ("a group of people" -> "a pair of people", not "a red people"); for
+        ``replace_nouns`` a noun of the caption's number there (plural for plural)."""
         if self.rule != "replace_nouns":
-            return "ADJ"
+            return "QUANTITY" if _is_quantity_phrase(self.words[n]) else "ADJ"
         word = self.words[n].lower()
         return "NOUNS" if lemma(word) != word else "NOUN"
 
@@ -253,6 +270,15 @@ class ReplacementPlan(_Plan):
         from lemminflect import getAllInflections
 
         original = self.words[n].lower()
+        if _is_quantity_phrase(original):  # the caption's quantity in any number: "lots of", "lot of"
+            from lemminflect import getAllLemmas
+
+            def noun_lemma(phrase: str) -> str:
+                noun = phrase.split()[0]
+                return getAllLemmas(noun).get("NOUN", (noun,))[0]
+
+            same = noun_lemma(original)
+            return frozenset(w for w in words_of_class("QUANTITY") | {original} if noun_lemma(w) == same)
         base = {original, lemma(original)}
         groups = load_lexicon().synonym_groups
         ids = set().union(*(groups.get(w, set()) for w in base))
@@ -261,6 +287,23 @@ class ReplacementPlan(_Plan):
         for w in base:
             forms.update(f for fs in getAllInflections(w).values() for f in fs)
         return frozenset(f.lower() for f in forms)
+
+
+def _is_plural(noun: str) -> bool:
+    return lemma(noun) != noun.lower().replace(" ", "_")
+
+
+def _number_shown(noun: str, opening: str | None) -> bool | None:
+    """The number a noun's place shows: plural for a plural noun, singular after a singular
+    determiner opening its phrase ("a", "one", "each"), else None (a bare singular: "on grass")."""
+    if _is_plural(noun):
+        return True
+    return False if opening in SINGULAR_DETERMINERS else None
+
+
+def _is_quantity_phrase(word: str) -> bool:
+    """A quantity phrase of the lexicon, one word of a plan ("group of", "couple of")."""
+    return word.lower().endswith(" of") and lemma(word.lower().replace(" ", "_")).endswith("_of")
 
 
 def make_plan(caption: str, rule: str) -> PermutationPlan | ReplacementPlan:

@@ -152,6 +152,18 @@ def lemma(word: str) -> str:
     return w
 
 
+def inflect_noun(noun: str, plural: bool) -> str:
+    """``noun`` (a lemma, compounds with ``_`` or a space) in the singular or the plural, spelt
+    with spaces ("living_room" -> "living rooms", "person" -> "people")."""
+    from lemminflect import getInflection
+
+    words = noun.replace("_", " ").split()
+    if plural:
+        irregular = {v: k for k, v in _IRREGULAR_NOUNS.items()}
+        words[-1] = irregular.get(words[-1]) or (getInflection(words[-1], "NNS") or (words[-1] + "s",))[0]
+    return " ".join(words)
+
+
 def _dictionary_lemmas(word: str) -> dict:
     """{universal POS: lemmas} of ``word`` in LemmInflect's dictionary (NIH SPECIALIST lexicon)."""
     from lemminflect import getAllLemmas
@@ -242,7 +254,7 @@ def _brill_parser():
     return parser
 
 
-def _is_number(word: str) -> bool:
+def is_number(word: str) -> bool:
     """A cardinal number word ("two", "twelve"): Brill's lexicon tags it CD."""
     return _brill_parser().lexicon.get(word) == "CD"
 
@@ -295,12 +307,21 @@ _CLASS_PENN_TAGS = {"NOUN": ("NN",), "NOUNS": ("NNS",), "ADJ": ("JJ", "CD")}
 @lru_cache(maxsize=None)
 def words_of_class(word_class: str, domain_only: bool = False) -> frozenset:
     """Whole English words of one class, for a decoder that must write a real word: ``"NOUN"``
-    singular nouns, ``"NOUNS"`` plural nouns, ``"ADJ"`` modifiers (adjectives and number words).
-    The lower-case, letters-only words of Brill's lexicon (textblob, MIT; the Penn tag each word
+    singular nouns, ``"NOUNS"`` plural nouns, ``"ADJ"`` modifiers (adjectives and number words):
+    the lower-case, letters-only words of Brill's lexicon (textblob, MIT; the Penn tag each word
     has most often: NN, NNS, JJ/CD) and the domain lexicon's nouns (by number) and adjectives
-    (with ``domain_only``, the domain lexicon's alone)."""
+    (with ``domain_only``, the domain lexicon's alone); ``"QUANTITY"`` the domain lexicon's
+    quantity phrases with a countable singular noun ("group of", "pair of"; not "lots of",
+    "plenty of"), which take a
+    singular determiner's place as the caption's did ("a group of people" -> "a pair of people")."""
+    if word_class == "QUANTITY":
+        from lemminflect import getAllInflections
+
+        brill = _brill_parser().lexicon  # a countable singular noun: NN, with a plural of its own
+        return frozenset(f"{w} of" for w in load_lexicon().function_words["quantity"]
+                         if brill.get(w) == "NN" and set(getAllInflections(w).get("NNS", ())) - {w})
     if word_class not in _CLASS_PENN_TAGS:
-        raise ValueError(f"word_class {word_class!r}: expected one of {sorted(_CLASS_PENN_TAGS)}")
+        raise ValueError(f"word_class {word_class!r}: expected one of {sorted(_CLASS_PENN_TAGS) + ['QUANTITY']}")
     penn = _CLASS_PENN_TAGS[word_class]
     words = set() if domain_only else {w for w, t in _brill_parser().lexicon.items()
                                        if t in penn and w.isalpha() and w.islower() and len(w) > 1}
@@ -359,7 +380,7 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
         elif (w in fw["num"] and not next_nominal and prev_tag == "DET" and "NOUN" in _dictionary_lemmas(w)
               and (at_end or next_w in closed)):
             tags.append("NOUN")  # a quantity word as a determiner's head: "hugs a pair", "a couple sit"
-        elif (w in fw["num"] and not next_nominal and not _is_number(w) and "NOUN" not in known[i]
+        elif (w in fw["num"] and not next_nominal and not is_number(w) and "NOUN" not in known[i]
               and (at_end or next_w in closed)):
             tags.append("PRON")  # a quantifier without its noun: "some are sitting", "they are all in a room"
         elif w.isdigit() and prev_w in {"a", "an"} and "NOUN" not in nxt:
@@ -490,6 +511,9 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
 
 
 _SINGULAR_DETS = frozenset({"a", "an", "every"})
+SINGULAR_DETERMINERS = _SINGULAR_DETS | {"one", "each", "another"}
+"""Determiners of a singular noun: with a plural head noun and no quantity or number between,
+a phrase disagrees ("a baby elephants")."""
 _NOT_AN_OBJECT = frozenset({"each", "every", "no", "that", "this"})
 """Determiners that can follow a noun phrase without starting an object of its verb: "the dogs
 each", "a bed that has" (a relative pronoun)."""
@@ -532,7 +556,7 @@ def _find_finite_verbs(tags: list[str], lowers: list[str], lemmas: list[str], kn
                          and _can_be_finite_verb(lowers[k], lemmas[k])), None)
         if (verb is None and end < n and (i == 0 or tags[i - 1] not in {"VERB", "AUX"})
                 and (tags[end] == "DET" and lowers[end] not in _NOT_AN_OBJECT or tags[end] == "NUM"
-                     and _is_number(lowers[end])) and _can_be_finite_verb(lowers[last], lemmas[last])):
+                     and is_number(lowers[end])) and _can_be_finite_verb(lowers[last], lemmas[last])):
             verb = last
         if verb is None:
             continue

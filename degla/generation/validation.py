@@ -16,6 +16,9 @@
   around a comma, a synonym or a hypernym ("dog" -> "animal") as the only replacement.
 - ``reordered``: a "replacement" that only moved the caption's own words (a swap).
 - ``too_many_changes``: a replacement that rewrote more than a few words.
+- ``ungrammatical``: a noun phrase English does not allow that the caption did not have
+  (:func:`malformed_phrases`): "a group of adult elephants" -> "a baby elephants" (the quantity
+  moved, the article stayed), "a large two sky", "an and white dog", "a nearly bowl".
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from itertools import chain, combinations
 
-from .lexicon import (Token, is_known_word, lemma, load_lexicon, mark_modifiers, modifies_adjective, noun_phrases,
-                      split_words, tag_words)
+from .lexicon import (SINGULAR_DETERMINERS, Token, is_known_word, is_number, lemma, load_lexicon, mark_modifiers,
+                      modifies_adjective, noun_phrases, split_words, tag_words)
 from .rules import check_rule
 
 REASONS = (
     "empty", "identical", "too_long", "addition", "deletion", "words_changed", "no_swap",
-    "wrong_word_class", "meaning_preserved", "reordered", "too_many_changes",
+    "wrong_word_class", "meaning_preserved", "reordered", "too_many_changes", "ungrammatical",
 )
 ARTICLES = frozenset({"a", "an", "the"})
 SYMMETRIC = frozenset({("and",), ("or",), ("next", "to"), ("beside",), ("near",), ("by",), ("alongside",),
@@ -437,6 +440,53 @@ def _agreement_neutral(bag: Counter, tokens: list[Token]) -> Counter:
     return bag - possessives + Counter({"<possessive>": sum(possessives.values())})
 
 
+ORDINALS = frozenset({"first", "second", "third", "fourth", "fifth", "next", "last", "other", "another", "only",
+                      "same", "few", "additional", "further"})
+"""Postdeterminers (ordinals and general ordinals): the modifiers that may stand before a number ("the first two")."""
+
+
+def malformed_phrases(tokens: list[Token], degree_adverbs: frozenset[str] = frozenset()) -> Counter:
+    """The noun phrases of ``tokens`` that English does not allow, by kind (the determiner, number,
+    adjective order of the Penn Treebank noun phrase):
+
+    - ``number``: a singular determiner, with no quantity or number after it, before a plural head
+      ("a baby elephants", "one dogs"; not "a few dogs", "a couple of dogs", "a hundred people");
+    - ``number_after_modifier``: a cardinal number word after an adjective or noun modifier of its
+      phrase that is not the phrase's first word ("a large two sky", "a wii remote two people"; not
+      after the postdeterminers of :data:`ORDINALS`, "the first two", nor a quantity noun, "a large
+      group of", nor a label, "the old 41 bus"; a first word may be a verb the tagger read as a
+      noun, "tries to guide three horses");
+    - ``lone_coordinator``: a determiner directly before "and" / "or" ("an and white dog");
+    - ``lone_degree_adverb``: one of ``degree_adverbs`` (the caption's adverbs of degree) without an
+      adjective after it ("a nearly empty bowl" -> "a nearly bowl")."""
+    marked, found = mark_modifiers(tokens), Counter()
+    for start, end in noun_phrases(marked):
+        head = max(k for k in range(start, end) if marked[k].tag == "NOUN")
+        body = marked[start + 1:head]
+        if (marked[start].lower in SINGULAR_DETERMINERS and marked[head].lemma != marked[head].lower
+                and not any(t.tag == "NUM" or is_number(t.lower) for t in body)):
+            found["number"] += 1
+        for k in range(start + 1, head):  # a modifier opening its phrase may be a verb read as a noun: "to guide three"
+            if is_number(marked[k].lower) and any(t.tag == "ADJ" and t.lower not in ORDINALS
+                                                  for t in marked[start + 1:k]):
+                found["number_after_modifier"] += 1
+                break
+    for k, token in enumerate(tokens):
+        if token.tag == "DET" and k + 1 < len(tokens) and tokens[k + 1].lower in {"and", "or"}:
+            found["lone_coordinator"] += 1
+        if token.lower in degree_adverbs and not (k + 1 < len(tokens) and tokens[k + 1].lower in degree_adverbs) \
+                and not modifies_adjective(tokens, k):
+            found["lone_degree_adverb"] += 1
+    return found
+
+
+def _ungrammatical(caption: list[Token], negative: list[Token]) -> bool:
+    """Whether ``negative`` has a kind of :func:`malformed_phrases` more often than ``caption`` (a slip
+    the caption had already is not the rewrite's)."""
+    degree = frozenset(t.lower for k, t in enumerate(caption) if modifies_adjective(caption, k))
+    return bool(malformed_phrases(negative, degree) - malformed_phrases(caption, degree))
+
+
 def tag_pair(caption: str, negative: str) -> tuple[list[Token], list[Token]]:
     """The caption and its rewrite tagged for comparison: the caption's typos that the rewrite
     corrects fixed (:func:`fix_spelling`), and a lexicon compound that one side breaks up read
@@ -476,6 +526,8 @@ def validate_negative(caption: str, negative: str | None, rule: str) -> str | No
         return "addition"
     elif _is_subsequence(nl, cl) or not bag_n - bag_c:
         return "deletion"
+    if _ungrammatical(ct, nt):
+        return "ungrammatical"  # "a group of adult elephants" -> "a baby elephants": the article stayed
     if rule in ("reshuffle", "swap_nouns", "swap_adjectives"):
         if _agreement_neutral(bag_c, ct) != _agreement_neutral(bag_n, nt):
             return "words_changed"
