@@ -419,8 +419,8 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
             participle = w.endswith(("ing", "ed", "en"))
             # the base form right after a singular noun cannot be its verb ("a girl hold"): a word that can be
             # a noun there, with Brill's noun tag in context or an auxiliary after it, is part of a compound
-            # ("a baseball bat on", "a sushi roll sitting", "a television set is"; but "watching a man play
-            # tennis")
+            # ("a baseball bat on", "a sushi roll sitting", "a television set is", "a fruit stand sits"; but
+            # "watching a man play tennis")
             compound_head = (prev_tag == "NOUN" and lemmas[i - 1] == lowers[i - 1] and w == lem and not participle
                              # after a preposition's object, the base form may be the verb of an earlier subject
                              # ("two men on a motorcycle wave at"), unless a verb or a noun follows it or
@@ -429,7 +429,10 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
                                   or _has_finite_verb(tags, lowers))
                              and ("NOUN" in classes or "NOUN" in _dictionary_lemmas(w))
                              and (brill[i] == "NOUN" and next_w not in fw["det"] | fw["num"] | fw["pron"]
-                                  or next_w in fw["aux"]))
+                                  or next_w in fw["aux"]
+                                  # or the subject's verb follows: "a fruit stand sits", "a table set lies"
+                                  or next_w.endswith("s") and lemmas[i + 1] != next_w and "VERB" in nxt
+                                  and not _has_finite_verb(tags, lowers)))
             if compound_head:
                 tag = "NOUN"
             elif (w.endswith("s") and lem != w and "VERB" in classes | {brill[i]} and next_w in fw["det"] | fw["num"]
@@ -462,9 +465,11 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
                     tag = "ADJ" if next_nominal and w.endswith(("ing", "ed", "en")) else "NOUN"
                 elif tag == "VERB" and w.endswith("ed") and next_nominal and prev_tag not in {"NOUN", "PRON"}:
                     tag = "ADJ"  # "parked cars"
-                elif (tag == "NOUN" and prev_tag == "NOUN" and w.endswith("ing") and not next_nominal
+                elif (tag == "NOUN" and prev_tag == "NOUN" and w.endswith("ing")
                       and _is_agent(lemmas[i - 1]) and "VERB" in _dictionary_lemmas(w)):
-                    tag = "VERB"  # what a person or an animal does, a word the lexicon does not list: "a man jogging"
+                    # what a person or an animal does, a word the lexicon does not list, with or without an
+                    # object: "a man jogging", "an elephant spraying water"
+                    tag = "VERB"
                 elif tag == "NOUN" and prev_tag in {"NOUN", "PRON", "CONJ"} and w.endswith("s") and lem != w and (
                         next_w in fw["det"] | fw["num"] or nxt == {"ADJ"}
                         or not known[i] and (next_nominal or next_w in fw["prep"])
