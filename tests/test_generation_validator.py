@@ -108,6 +108,9 @@ ACCEPTED = [
     ("swap_nouns", "A television set is standing beside a lamp.", "A lamp is standing beside a television set."),
     # an "-ing" word after an animal, with its object
     ("swap_nouns", "A cow spraying mud on a farmer.", "A farmer spraying mud on a cow."),
+    # round 7: "her" after a preposition, before a word that can be a noun, is a possessive; a modal before "be"
+    ("swap_nouns", "A woman with her display on a cart.", "A woman with her cart on a display."),
+    ("swap_nouns", "A red truck can be seen behind a fence.", "A red fence can be seen behind a truck."),
 ]
 
 REJECTED = [
@@ -205,6 +208,15 @@ def test_an_activity_after_a_person_or_an_animal_is_its_verb():
     assert {t.lower: t.tag for t in tag("A goat spraying milk on a child.")}["spraying"] == "VERB"
     # but a compound's "-ing" head after a thing stays a noun
     assert {t.lower: t.tag for t in tag("A hotel building with a flag.")}["building"] == "NOUN"
+
+
+def test_her_is_a_possessive_or_an_object_by_what_surrounds_it():
+    assert {t.lower: t.tag for t in tag("A girl with her display of shells.")}["her"] == "DET"
+    assert {t.lower: t.tag for t in tag("A sheep with her two lambs.")}["her"] == "DET"
+    # an object: at the end, and before the bare verb a verb of seeing takes
+    assert {t.lower: t.tag for t in tag("A dog sits beside her")}["her"] == "PRON"
+    watching = {t.lower: t.tag for t in tag("A boy watches her play chess.")}
+    assert (watching["her"], watching["play"]) == ("PRON", "VERB")
 
 
 def test_the_ceiling_test_counts_negatives_that_break_their_rule():

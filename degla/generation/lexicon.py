@@ -267,6 +267,12 @@ def _after_preposition(tags: list[str], i: int) -> bool:
     return start > 0 and tags[start - 1] == "PREP"
 
 
+def _can_be_singular_noun(word: str) -> bool:
+    """Whether ``word`` is a base form (not "-ing", "-ed") with a noun reading in LemmInflect's dictionary."""
+    return (bool(word) and lemma(word) == word and not word.endswith(("ing", "ed"))
+            and "NOUN" in _dictionary_lemmas(word))
+
+
 def _has_finite_verb(tags: list[str], words: list[str]) -> bool:
     """Whether a verb tagged so far is finite (not "-ing", "-ed", "-en": "two men riding on a ...")."""
     return any(t in {"VERB", "AUX"} and not w.endswith(("ing", "ed", "en")) for t, w in zip(tags, words))
@@ -392,14 +398,19 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
             tags.append("ADJ" if next_nominal and next_w != "of" else "REL")
         elif w in _OTHER:
             tags.append("ADJ" if next_nominal else "PRON")  # "two other cows", "another cow"; "each other"
-        elif w in fw["det"] and not (w == "her" and not next_nominal):
+        elif w in fw["det"] and (w != "her" or next_nominal or "NUM" in nxt
+                                 or prev_tag in {"", "PREP"} and _can_be_singular_noun(next_w)):
+            # "her" is a possessive before a nominal or a number, and before a word that can be a noun after a
+            # preposition (whose object takes no bare verb) or at the start: "her two lambs", "with her display
+            # in a hand"; otherwise an object: "looks at her", "watches her play tennis"
             tags.append("DET")
         elif w in fw["aux"] and not ("NOUN" in known[i] and prev_tag == "NOUN"
                                      and next_w not in fw["adv"] | {"not", "n't"}
                                      and not ("VERB" in nxt and lemmas[i + 1] == next_w
-                                              and not next_w.endswith(("ing", "ed")))):
+                                              and not next_w.endswith(("ing", "ed")))
+                                     and next_w not in {"be", "have"}):
             # (not a modal without a verb's base form after it, the head of a compound: "a trash can in the
-            # corner", "a soda can stands")
+            # corner", "a soda can stands"; "a car can be seen" is the modal)
             tags.append("AUX")
         elif (w in fw["prep"] | fw["adv"] and w != "of" and not known[i] and prev_tag in {"DET", "NUM", "ADJ"}
               and nxt == {"NOUN"}):
