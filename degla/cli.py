@@ -175,7 +175,12 @@ def parse_stage_arguments(stage: Stage, argv: list[str]) -> tuple:
     """The stage's argument dataclasses from `argv` (with a `--config` file's options under it, and the embedded
     default's under both when they name none of the stage's data options)."""
     argv = apply_embedded_default(stage, expand_config(argv))
-    return stage.parser().parse_args_into_dataclasses(argv)
+    try:
+        return stage.parser().parse_args_into_dataclasses(argv)
+    except InputError:
+        raise
+    except ValueError as err:  # an option refused by an arguments dataclass that is not ours (TrainingArguments)
+        raise InputError(" ".join(str(err).split())) from err
 
 
 def run(stage: Stage, argv: list[str]):

@@ -40,9 +40,9 @@ def training_options() -> dict:
 
 def generation_options() -> dict:
     """The shipped SmolLM2 on 24 of the 48 real COCO captions shipped with degla, on the CPU (3 exemplars per
-    prompt, no retries, the rule-based generator filling what the LLM misses)."""
+    prompt, no retries, the rule-based generator filling what the LLM misses); COCO's captions are CC BY 4.0."""
     return {"captions": str(DEFAULT_CAPTIONS), "max_captions": 24, "max_retries": 0, "fallback": "rule_based",
-            "exemplars_per_prompt": 3, "output_dir": NEGATIVES_OUTPUT_DIR}
+            "exemplars_per_prompt": 3, "license": "cc-by-4.0", "output_dir": NEGATIVES_OUTPUT_DIR}
 
 
 def evaluation_options() -> dict:
@@ -62,7 +62,8 @@ GENERATION = EmbeddedDefault(
 EVALUATION = EmbeddedDefault(
     description=f"{os.path.join(TRAIN_OUTPUT_DIR, 'clip')} (the training demo's export; the shipped base CLIP if it "
                 "has not run) on the shapes world's benchmarks",
-    options=evaluation_options, data_options=tuple(f.name for f in fields(EvalDataConfig)))
+    options=evaluation_options, data_options=tuple(f.name for f in fields(EvalDataConfig)),
+    replace_option="overwrite_output_dir")
 PRETRAINING = EmbeddedDefault(
     description="the recipe of the shipped base CLIP", options=lambda: {"output_dir": PRETRAIN_OUTPUT_DIR},
     replace_option="overwrite_output_dir")

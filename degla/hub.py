@@ -16,12 +16,14 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from huggingface_hub import HfApi, hf_hub_download
-from huggingface_hub.errors import HFValidationError
+from huggingface_hub import HfApi, constants, hf_hub_download
+from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub.file_download import repo_folder_name
 
 from .errors import InputError, MissingPathError, ModelLoadError
 
 REPO_TYPES = ("model", "dataset")
+HUB_CHECK_TIMEOUT = 10.0  # seconds for the one request of `check_hub_repo` (connect or read)
 
 
 def push_folder(folder: str | os.PathLike, repo_id: str, repo_type: str = "model", token: str | None = None,
@@ -45,7 +47,7 @@ def looks_like_local_path(name: str) -> bool:
     if name.startswith(("/", ".", "~")) or name.endswith(("/", os.sep)) or name.count("/") > 1:
         return True
     return os.path.splitext(name)[1].lower() in (".json", ".jsonl", ".tsv", ".csv", ".parquet", ".arrow", ".pt",
-                                                 ".safetensors")
+                                                 ".safetensors", ".gguf")
 
 
 def check_local_path(name: str, option: str) -> None:
@@ -68,13 +70,16 @@ def check_data_source(name: str | None, option: str) -> None:
         return
     if name.startswith("hf://"):
         try:
-            parse_hub_file(name)
+            hub_file = parse_hub_file(name)
         except ValueError as err:
             raise InputError(f"{option}: {err}") from None
+        check_hub_repo(hub_file.repo_id, option, hub_file.repo_type, hub_file.revision, error=InputError,
+                       use_cache=True)  # a cached file is read from the cache when the Hub cannot be reached
         return
     check_local_path(name, option)
     if "/" not in name and not os.path.exists(os.path.expanduser(name)):
         raise MissingPathError(f"{option} {name!r}: no such file or folder (a Hub dataset is named org/name)")
+    check_hub_repo(name, option, "dataset", error=InputError)
 
 
 def _first_sentence(err: BaseException) -> str:
@@ -83,14 +88,55 @@ def _first_sentence(err: BaseException) -> str:
     return text[: cut + 1] if 0 < cut < 300 else text[:300]
 
 
-@contextmanager
-def model_loading(option: str, name: str):
-    """Load the model or processor named by `option` (`--model_name_or_path`, `--model`) inside this block: a
-    local-looking path that is missing is refused before the load, and a load that fails for want of the files
-    (offline, a mistyped Hub id, a folder without them) becomes one `ModelLoadError` naming the option."""
-    check_local_path(name, option)
+def _in_hub_cache(repo_id: str, repo_type: str) -> bool:
+    return os.path.isdir(os.path.join(constants.HF_HUB_CACHE, repo_folder_name(repo_id=repo_id, repo_type=repo_type),
+                                      "snapshots"))
+
+
+def check_hub_repo(repo_id: str, option: str, repo_type: str = "model", revision: str | None = None,
+                   error: type[InputError] = ModelLoadError, use_cache: bool = False) -> bool:
+    """Before anything named by `option` is loaded from the Hub: one request (`HUB_CHECK_TIMEOUT`, no retry) that
+    the repository exists. A repository or revision the Hub does not have is one `error` naming the option; so is a
+    Hub that cannot be reached (refused, timed out, a server error), unless `use_cache` and the Hub cache holds the
+    repository: then True is returned and the caller loads from the cache, offline. False: the load may go to the
+    Hub, or the Hub is off (`HF_HUB_OFFLINE`: huggingface_hub then reads its cache alone, with no request)."""
+    if constants.HF_HUB_OFFLINE or os.path.exists(os.path.expanduser(repo_id)):
+        return False
+    what = f"{option} {repo_id!r}" + (f" (revision {revision!r})" if revision else "")
     try:
-        yield
+        HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision, timeout=HUB_CHECK_TIMEOUT)
+        return False
+    except HFValidationError as err:
+        raise error(f"{what} is neither a local path nor a Hub repository id ({_first_sentence(err)})") from None
+    except RevisionNotFoundError:
+        raise error(f"{what}: the Hub {repo_type} repository has no such revision") from None
+    except RepositoryNotFoundError:
+        raise error(f"{what}: no such {repo_type} repository on the Hub, and no such local path (check the name; "
+                    "a private or gated repository needs `hf auth login`)") from None
+    except Exception as err:  # refused, timed out, DNS, TLS, a server error: the Hub cannot be reached now
+        if use_cache and _in_hub_cache(repo_id, repo_type):
+            return True
+        cached = ("HF_HUB_OFFLINE=1 loads the copy in the Hub cache" if _in_hub_cache(repo_id, repo_type)
+                  else "the Hub cache holds no copy of it")
+        raise error(f"{what}: the Hub ({constants.ENDPOINT}) cannot be reached ({type(err).__name__}: "
+                    f"{_first_sentence(err)}); {cached}") from None
+
+
+@contextmanager
+def model_loading(option: str, name: str, revision: str | None = None):
+    """Load the model or processor named by `option` (`--model_name_or_path`, `--model`) inside this block: a
+    local-looking path that is missing is refused before the load, a Hub id is checked with one request
+    (`check_hub_repo`; when the Hub cannot be reached and its cache holds the model, the block runs offline), and a
+    load that fails for want of the files (offline, a mistyped Hub id, a folder without them) becomes one
+    `ModelLoadError` naming the option."""
+    check_local_path(name, option)
+    offline = check_hub_repo(name, option, "model", revision, use_cache=True)
+    try:
+        if offline:
+            with _hub_offline():
+                yield
+        else:
+            yield
     except InputError:
         raise
     except (OSError, HFValidationError) as err:
@@ -101,6 +147,17 @@ def model_loading(option: str, name: str):
                      "name; offline, a Hub model must be in the Hub cache)")
         raise ModelLoadError(f"{option} {name!r} could not be loaded: {where} ({type(err).__name__}: "
                              f"{_first_sentence(err)})") from err
+
+
+@contextmanager
+def _hub_offline():
+    """huggingface_hub (and transformers, through `is_offline_mode`) read the cache alone inside this block."""
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
 
 
 def public_name(name: str) -> str:

@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass, field
 
 from ..cli import Stage
-from ..errors import InputError
-from ..hub import model_loading
+from ..errors import InputError, OutputExistsError, check_ranges
+from ..hub import check_hub_repo, model_loading
 from .config import EvalDataConfig
 from .encoder import FeatureEncoder
 from .harness import DEFAULT_CACHE_DIR, evaluate_model, plan_tasks
@@ -24,7 +24,10 @@ class EvaluateArguments:
     tasks: str = field(default="all", metadata={"help": f"Comma-separated tasks, or all (every task whose data is "
         f"given). A task named here must have its data. Tasks: {TASKS_HELP}."})
     output_dir: str = field(default="eval_results", metadata={"help": "Where results.json, results.md and "
-        "run_info.json are written."})
+        "run_info.json are written. A folder that already holds results is refused (nothing is loaded) unless "
+        "--overwrite_output_dir."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace the results an --output_dir "
+        "already holds (every task's: write the tasks to keep into a new folder instead)."})
     batch_size: int = field(default=64, metadata={"help": "Images/texts per forward pass."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1, ... (default: cuda if available)."})
     cache_dir: str = field(default=DEFAULT_CACHE_DIR, metadata={"help": "Feature cache keyed by model and data; "
@@ -36,13 +39,42 @@ class EvaluateArguments:
     trust_remote_code: bool = field(default=False, metadata={"help": "Run the checkpoint's own modelling code "
         "(off by default: only classes that transformers ships are loaded)."})
 
+    def __post_init__(self):
+        check_ranges(self, batch_size=">= 1", num_workers=">= 0")
+
+
+RESULT_FILES = ("results.json", "results.md", "run_info.json")
+
+
+def check_output_dir(args: EvaluateArguments) -> None:
+    """Refuse to replace the results a folder already holds, unless `--overwrite_output_dir`."""
+    found = [name for name in RESULT_FILES if os.path.exists(os.path.join(args.output_dir, name))]
+    if found and not args.overwrite_output_dir:
+        raise OutputExistsError(f"--output_dir {args.output_dir} already holds results ({', '.join(found)}); "
+                                "evaluate into a new --output_dir, or pass --overwrite_output_dir to replace them")
+
+
+def check_hub_datasets(tasks, data: EvalDataConfig) -> None:
+    """The Hub datasets the chosen tasks read, checked with one request each before the model is loaded."""
+    from .tasks.classification import resolve_sources
+
+    names = {task.name for task in tasks}
+    if names & {"zeroshot", "linear_probe"}:
+        for name, spec in resolve_sources(data).items():
+            if spec.startswith("hf:"):
+                check_hub_repo(spec[3:].split(":")[0], f"--zeroshot_sources {name}", "dataset", error=InputError)
+    if "winoground" in names and data.winoground_hub_id and not data.winoground_dir:
+        check_hub_repo(data.winoground_hub_id, "--winoground_hub_id", "dataset", error=InputError)
+
 
 def run_evaluation(args: EvaluateArguments, data: EvalDataConfig) -> dict:
     """Score the model on the requested tasks and write results.json / results.md / run_info.json."""
     if args.model_name_or_path is None:
         raise InputError("--model_name_or_path is required (a Hub id or a local checkpoint folder; "
                          "scripts/evaluate_clip.py run without any data option starts from its embedded default)")
-    plan_tasks(args.tasks, data)  # every data path is checked before the model is loaded
+    tasks = plan_tasks(args.tasks, data)  # every data path is checked before the model is loaded
+    check_output_dir(args)
+    check_hub_datasets(tasks, data)
     with model_loading("--model_name_or_path", args.model_name_or_path):
         encoder = FeatureEncoder.from_pretrained(
             args.model_name_or_path, device=args.device, trust_remote_code=args.trust_remote_code,

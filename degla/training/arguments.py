@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, make_dataclass
 from transformers import TrainingArguments
 
 from ..configuration_degla import objective_fields
+from ..errors import InputError, check_ranges
 from ..hub import check_local_path
 from .data import DEFAULT_NEGATIVE_SLOTS, FILL_POLICIES, parse_negative_slots
 from .formats import TRAIN_FORMATS
@@ -35,8 +36,12 @@ class ModelArguments:
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
     lora_target_modules: str = field(default="q_proj,k_proj,v_proj,out_proj,fc1,fc2", metadata={
         "help": "Comma-separated module names that get adapters."})
+    license: str | None = field(default=None, metadata={
+        "help": "Licence of the export, written to its model card (an SPDX id such as apache-2.0 or mit); "
+                "default: the base model's licence when its card or config names one."})
 
     def __post_init__(self):
+        check_ranges(self, lora_r=">= 1", lora_alpha="> 0", lora_dropout="in [0, 1)")
         check_local_path(self.model_name_or_path, "--model_name_or_path")
 
     def lora_config(self) -> dict | None:
@@ -77,9 +82,13 @@ class DataArguments:
         "help": "Area range of the random crop (the authors: 0.9 1.0)."})
 
     def __post_init__(self):
-        parse_negative_slots(self.negative_slots)
+        check_ranges(self, max_train_samples=">= 1", max_text_length=">= 1")
+        try:
+            parse_negative_slots(self.negative_slots)
+        except ValueError as err:
+            raise InputError(f"--negative_slots: {err}") from None
         if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
-            raise ValueError(f"--crop_scale takes two numbers 0 < min <= max <= 1, got {self.crop_scale}")
+            raise InputError(f"--crop_scale takes two numbers 0 < min <= max <= 1, got {self.crop_scale}")
 
 
 def _argument_field(config_field) -> tuple[str, type, object]:
@@ -91,7 +100,19 @@ def _argument_field(config_field) -> tuple[str, type, object]:
                                           metadata={"help": config_field.metadata["help"]})
 
 
-ObjectiveArguments = make_dataclass("ObjectiveArguments", [_argument_field(f) for f in objective_fields()])
+def _check_objective(self) -> None:
+    """Each objective option through its `DeGLAConfig` field's own check, before anything is loaded."""
+    for config_field in objective_fields():
+        value = getattr(self, config_field.name)
+        for check in config_field.metadata.get("validator") or ():
+            try:
+                check(value)
+            except ValueError as err:
+                raise InputError(f"--{config_field.name} {value}: {str(err).split(', got')[0]}") from None
+
+
+ObjectiveArguments = make_dataclass("ObjectiveArguments", [_argument_field(f) for f in objective_fields()],
+                                    namespace={"__post_init__": _check_objective})
 ObjectiveArguments.__doc__ = "The DeGLA objective's fields, derived from `DeGLAConfig` (defaults, help)."
 ObjectiveArguments.__module__ = __name__
 
@@ -132,7 +153,14 @@ class DeGLATrainingArguments(TrainingArguments):
         "help": "Resume a checkpoint with objective fields (λ, α, τ, K, ...) other than it was trained with."})
 
     def __post_init__(self):
+        check_ranges(self, learning_rate="> 0", num_train_epochs="> 0", per_device_train_batch_size=">= 1",
+                     per_device_eval_batch_size=">= 1", gradient_accumulation_steps=">= 1", warmup_steps=">= 0",
+                     weight_decay=">= 0", max_grad_norm=">= 0", adam_beta1="in [0, 1)", adam_beta2="in [0, 1)",
+                     adam_epsilon="> 0", logging_steps="> 0", save_steps="> 0", dataloader_num_workers=">= 0")
+        if self.max_steps != -1 and self.max_steps < 1:  # -1: Trainer's "train --num_train_epochs epochs"
+            raise InputError(f"--max_steps {self.max_steps}: must be >= 1, or -1 (train for --num_train_epochs "
+                             "epochs)")
         super().__post_init__()
         if self.push_to_hub and not self.hub_model_id:
-            raise ValueError("--push_to_hub uploads the drop-in CLIP export: name its repository with "
+            raise InputError("--push_to_hub uploads the drop-in CLIP export: name its repository with "
                              "--hub_model_id org/name")

@@ -104,7 +104,7 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, objective
 
     card = model_card_files(model_args.model_name_or_path, trainer.model.config.objective(), training_args,
                             {name: getattr(data_args, name) for name in DATA_CARD_FIELDS}, data_args.train_file,
-                            data_summary, state.num_processes)
+                            data_summary, state.num_processes, license=model_args.license)
     export_dir = trainer.export(extra_files=card)
     # Saves the wrapper (student + teacher) locally and, with --push_to_hub, uploads the CLIP export.
     trainer.save_model()

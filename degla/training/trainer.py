@@ -57,9 +57,12 @@ def check_output_dir(args: DeGLATrainingArguments, resuming: bool) -> None:
     """Refuse to train over a finished run unless resuming it or told to overwrite it."""
     found = finished_work_in(args.output_dir)
     if found and not resuming and not args.overwrite_output_dir:
-        raise OutputExistsError(f"{args.output_dir} already holds a run ({', '.join(found[:6])}); resume it with "
-                              f"--resume_from_checkpoint {os.path.join(args.output_dir, 'checkpoint-N')}, train into "
-                              "a new --output_dir, or pass --overwrite_output_dir to replace it")
+        checkpoints = sorted((name for name in found if name.startswith("checkpoint-")),
+                             key=lambda name: int(name.split("-")[-1]) if name.split("-")[-1].isdigit() else -1)
+        resume = (f"resume it with --resume_from_checkpoint {os.path.join(args.output_dir, checkpoints[-1])}, "
+                  if checkpoints else "")  # advice only where a checkpoint exists (--save_strategy no saves none)
+        raise OutputExistsError(f"{args.output_dir} already holds a run ({', '.join(found[:6])}); {resume}train "
+                                "into a new --output_dir, or pass --overwrite_output_dir to replace it")
 
 
 class EMATeacherCallback(TrainerCallback):
