@@ -19,7 +19,9 @@ data never gets the default. The default's own output folder is the default's: w
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
+import importlib
 import json
 import os
 import sys
@@ -50,29 +52,91 @@ class EmbeddedDefault:
     resume_options: tuple[str, ...] = ()
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default once: not where its help already states one, nor for an unset (None or empty) default;
+    lists as they are typed (`0.9 1.0`); a negated flag (`--no_x`) has its own line; each option under its one
+    spelling (`--a_b`; `--a-b` is accepted too)."""
+
+    def _format_action_invocation(self, action):
+        spellings = [o for o in action.option_strings if "-" not in o.lstrip("-")] or action.option_strings
+        return super()._format_action_invocation(_with_options(action, spellings))
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if any(o.startswith("--no_") for o in action.option_strings):
+            return f"Sets --{action.dest} to false."
+        default = action.default
+        if ("(default" in text.lower() or "default:" in text.lower() or default in (None, argparse.SUPPRESS, "", [])
+                or not action.option_strings or action.nargs == 0):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
 @dataclass(frozen=True)
 class Stage:
-    """A stage as its script runs it."""
+    """A stage as its script runs it.
+
+    `run` is the function, or its name `"package.module:function"`, imported only when the stage runs (so that
+    `--help` and an option error import none of its code). `help_groups` lists the headings of `--help` in order,
+    each with its option names (`"*"`: every option no heading names); options of no heading stay under `options`.
+    """
 
     name: str
     argument_types: tuple[type, ...]
-    run: Callable[..., Any]
+    run: Callable[..., Any] | str
     embedded_default: EmbeddedDefault | None = None
     description: str = ""
+    help_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def with_default(self, default: EmbeddedDefault) -> Stage:
         """This stage with `default` as the default of its data options (wired by the script)."""
         return dataclasses.replace(self, embedded_default=default)
 
+    def run_function(self) -> Callable[..., Any]:
+        if callable(self.run):
+            return self.run
+        module, name = self.run.split(":")
+        return getattr(importlib.import_module(module), name)
+
     def parser(self, add_help: bool = True) -> HfArgumentParser:
         epilog = (f"{CONFIG_FLAG} FILE reads options from a JSON or YAML mapping of option names to values; "
                   "options given on the command line override it.")
+        description = self.description
         default = self.embedded_default
         if default is not None:
             given = f"without any data option ({_listed(default.data_options)}) " if default.data_options else ""
             epilog += (f" Run {given}it starts from its embedded default ({default.description}); the options given "
                        "apply over it.")
-        return HfArgumentParser(self.argument_types, description=self.description, epilog=epilog, add_help=add_help)
+            if default.data_options:
+                description += (" The defaults shown are those of a run that names its data; a run without any data "
+                                "option starts from the embedded default, which sets its own values and prints them.")
+        parser = HfArgumentParser(self.argument_types, description=description, epilog=epilog, add_help=add_help,
+                                  formatter_class=HelpFormatter, usage=f"%(prog)s [{CONFIG_FLAG} FILE] [options]")
+        _group_options(parser, self.help_groups)
+        return parser
+
+
+def _with_options(action: argparse.Action, option_strings: list[str]) -> argparse.Action:
+    shown = copy.copy(action)
+    shown.option_strings = option_strings
+    return shown
+
+
+def _group_options(parser: argparse.ArgumentParser, groups) -> None:
+    """Move the options under the headings of `groups` (only how --help shows them: parsing is unchanged)."""
+    if not groups:
+        return
+    existing = list(parser._action_groups)
+    headings = [(parser.add_argument_group(title), set(names)) for title, names in groups]
+    listed = set().union(*(names for _, names in groups))
+    for old in existing:
+        for action in list(old._group_actions):
+            heading = next((group for group, names in headings if action.dest in names
+                            or ("*" in names and action.dest not in listed and action.dest != "help")), None)
+            if heading is not None:
+                old._group_actions.remove(action)
+                heading._group_actions.append(action)
 
 
 def options_argv(options: dict) -> list[str]:
@@ -185,7 +249,8 @@ def parse_stage_arguments(stage: Stage, argv: list[str]) -> tuple:
 
 def run(stage: Stage, argv: list[str]):
     """Parse `argv` (over the stage's embedded default where it applies) and run the stage; errors propagate."""
-    return stage.run(*parse_stage_arguments(stage, argv))
+    arguments = parse_stage_arguments(stage, argv)  # first: --help and option errors import nothing more
+    return stage.run_function()(*arguments)
 
 
 def main(stage: Stage, argv: list[str] | None = None):

@@ -24,9 +24,6 @@ from dataclasses import fields
 
 from .cli import EmbeddedDefault
 from .eval.config import EvalDataConfig
-from .generation.inputs import DEFAULT_CAPTIONS
-from .world.clip import BASE_MODEL_DIR
-from .world.pipeline import build_benchmarks, world_train_options
 
 TRAIN_OUTPUT_DIR = os.path.join("runs", "degla-world")
 NEGATIVES_OUTPUT_DIR = os.path.join("runs", "negatives-demo")
@@ -34,19 +31,27 @@ EVAL_OUTPUT_DIR = os.path.join("runs", "degla-world-eval")
 PRETRAIN_OUTPUT_DIR = os.path.join("runs", "world_clip")
 
 
+# The world and the generation inputs are imported when a default is applied, not when a script starts (--help).
 def training_options() -> dict:
+    from .world.pipeline import world_train_options
+
     return world_train_options(output_dir=TRAIN_OUTPUT_DIR)
 
 
 def generation_options() -> dict:
     """The shipped SmolLM2 on 24 of the 48 real COCO captions shipped with degla, on the CPU (3 exemplars per
     prompt, no retries, the rule-based generator filling what the LLM misses); COCO's captions are CC BY 4.0."""
+    from .generation.inputs import DEFAULT_CAPTIONS
+
     return {"captions": str(DEFAULT_CAPTIONS), "max_captions": 24, "max_retries": 0, "fallback": "rule_based",
             "exemplars_per_prompt": 3, "license": "cc-by-4.0", "output_dir": NEGATIVES_OUTPUT_DIR}
 
 
 def evaluation_options() -> dict:
     """The training demo's export if it has run (else the shipped base model) on the world's benchmarks."""
+    from .world.clip import BASE_MODEL_DIR
+    from .world.pipeline import build_benchmarks
+
     export = os.path.join(TRAIN_OUTPUT_DIR, "clip")
     model = export if os.path.isdir(export) else BASE_MODEL_DIR
     return {"model_name_or_path": model, **build_benchmarks(), "output_dir": EVAL_OUTPUT_DIR}

@@ -18,9 +18,12 @@ slot `i`) and `negative_pool` (NegCLIP's TSV: an unordered pool of negatives).
 
 from __future__ import annotations
 
-import datasets
+from typing import TYPE_CHECKING
 
 from .errors import InputError
+
+if TYPE_CHECKING:  # imported where used: the scripts' --help reads RULES without loading datasets
+    import datasets
 
 RULES = ("reshuffle", "swap_nouns", "swap_adjectives", "replace_adjectives", "replace_nouns")
 """Rule names, in the paper's subtype order (1-5)."""
@@ -57,6 +60,8 @@ LIST_COLUMNS = (SLOT_NEGATIVES, NEGATIVE_POOL)
 def negatives_features(rules=RULES, image: str = IMAGE_PATH, with_sources: bool = True,
                        with_image_id: bool = False) -> datasets.Features:
     """The `datasets.Features` of a negatives dataset with these rules and this image reference."""
+    import datasets
+
     if image not in (IMAGE, IMAGE_PATH):
         raise ValueError(f"image reference must be {IMAGE!r} or {IMAGE_PATH!r}, got {image!r}")
     features = {CAPTION: datasets.Value("string"),

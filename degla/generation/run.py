@@ -14,8 +14,6 @@ from ..cli import Stage
 from ..errors import InputError, check_ranges
 from ..hub import model_loading, public_name
 from ..schema import RULES
-from .inputs import read_captions
-from .runner import GenerationConfig, collect_stats, finalize, format_summary, push_to_hub, run_generation
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +98,9 @@ def run_negatives_generation(args: GenerationArguments) -> str:
     """Generate (or resume), assemble the dataset and its card, print the per-rule summary, optionally push;
     returns the output folder."""
     from accelerate import Accelerator
+
+    from .inputs import read_captions
+    from .runner import GenerationConfig, collect_stats, finalize, format_summary, push_to_hub, run_generation
 
     accelerator = Accelerator()
     logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,

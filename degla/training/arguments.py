@@ -5,17 +5,20 @@
 - `ObjectiveArguments`: derived field by field from `DeGLAConfig`'s objective fields (never retyped here);
 - `DeGLATrainingArguments`: `TrainingArguments` with the recipe's defaults (docs/recipe.md).
 
-`scripts/train.py` parses all four (also from a `--config` JSON/YAML file) and calls `run_training`.
+`scripts/train.py` parses all four (also from a `--config` JSON/YAML file) and calls `run_training`: `TRAINING`,
+the stage, names it without importing it, and lays out `--help` under four headings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field, make_dataclass
 
 from transformers import TrainingArguments
 
+from ..cli import Stage
 from ..configuration_degla import objective_fields
 from ..errors import InputError, check_ranges
 from ..hub import check_local_path
@@ -164,3 +167,24 @@ class DeGLATrainingArguments(TrainingArguments):
         if self.push_to_hub and not self.hub_model_id:
             raise InputError("--push_to_hub uploads the drop-in CLIP export: name its repository with "
                              "--hub_model_id org/name")
+
+
+TRAINING = Stage(
+    name="train", argument_types=(ModelArguments, DataArguments, ObjectiveArguments, DeGLATrainingArguments),
+    run="degla.training.run:run_training",
+    description="Fine-tune a CLIP model with DeGLA and export a drop-in CLIPModel checkpoint.",
+    help_groups=(
+        ("The run and its data", (
+            "model_name_or_path", "train_file", "train_format", "image_root", "dataset_split", "max_train_samples",
+            "output_dir", "overwrite_output_dir", "resume_from_checkpoint", "allow_objective_change", "license",
+            "push_to_hub", "hub_model_id", "seed", "use_lora", "lora_r", "lora_alpha", "lora_dropout",
+            "lora_target_modules")),
+        ("DeGLA's objective (the paper's values by default)", tuple(f.name for f in objective_fields())),
+        ("Negatives and images", tuple(f.name for f in dataclasses.fields(DataArguments)
+                                       if f.name not in ("train_file", "train_format", "image_root", "dataset_split",
+                                                         "max_train_samples"))),
+        ("The recipe (TrainingArguments with the paper's defaults)", tuple(
+            name for name in DeGLATrainingArguments.__annotations__ if name not in
+            ("overwrite_output_dir", "allow_objective_change"))),
+        ("Everything else Trainer passes through (transformers' TrainingArguments)", ("*",)),
+    ))

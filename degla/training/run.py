@@ -1,4 +1,6 @@
-"""`run_training`: the whole fine-tuning job behind `scripts/train.py` (data, model, trainer, export, card)."""
+"""`run_training`: the whole fine-tuning job behind `scripts/train.py` (data, model, trainer, export, card); the
+stage `TRAINING` that runs it is declared beside its arguments (`arguments.py`), so that `--help` imports none of
+this."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ from accelerate import PartialState
 from accelerate.utils import gather_object
 from transformers import CLIPProcessor
 
-from ..cli import Stage
 from ..configuration_degla import DeGLAConfig
 from ..errors import InputError
 from ..hub import check_data_source, check_folder, model_loading
@@ -111,9 +112,3 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, objective
     shown = os.path.relpath(export_dir)
     state.print(f"Drop-in CLIP checkpoint: {shown}  (CLIPModel.from_pretrained({shown!r}))")
     return export_dir
-
-
-TRAINING = Stage(name="train", argument_types=(ModelArguments, DataArguments, ObjectiveArguments,
-                                               DeGLATrainingArguments),
-                 run=run_training,
-                 description="Fine-tune a CLIP model with DeGLA and export a drop-in CLIPModel checkpoint.")
