@@ -118,8 +118,10 @@ def check_hub_repo(repo_id: str, option: str, repo_type: str = "model", revision
             return True
         cached = ("HF_HUB_OFFLINE=1 loads the copy in the Hub cache" if _in_hub_cache(repo_id, repo_type)
                   else "the Hub cache holds no copy of it")
-        raise error(f"{what}: the Hub ({constants.ENDPOINT}) cannot be reached ({type(err).__name__}: "
-                    f"{_first_sentence(err)}); {cached}") from None
+        response = getattr(err, "response", None)
+        reason = (f"HTTP {response.status_code} {response.reason_phrase}" if response is not None else
+                  f"{type(err).__name__}: {_first_sentence(err)}")
+        raise error(f"{what}: the Hub ({constants.ENDPOINT}) cannot be reached ({reason}); {cached}") from None
 
 
 @contextmanager
