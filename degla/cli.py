@@ -23,6 +23,7 @@ import copy
 import dataclasses
 import importlib
 import json
+import logging
 import os
 import sys
 import textwrap
@@ -256,6 +257,7 @@ def run(stage: Stage, argv: list[str]):
 def main(stage: Stage, argv: list[str] | None = None):
     """A script's entry point: `run` on the command line; input errors become one `error: ...` line on stderr
     and exit status 1 (bugs keep their traceback)."""
+    logging.getLogger("huggingface_hub").propagate = False  # it has its own handler: a run's root one doubled it
     try:
         return run(stage, sys.argv[1:] if argv is None else argv)
     except InputError as err:

@@ -127,6 +127,9 @@ class DeGLATrainingArguments(TrainingArguments):
     Each default below that differs from transformers' is a row of docs/recipe.md.
     """
 
+    output_dir: str | None = field(default=None, metadata={
+        "help": "Where the checkpoints, the wrapper and the drop-in CLIP export (<output_dir>/clip) are written; "
+                "default: trainer_output (transformers' default)."})
     learning_rate: float = field(default=1e-6, metadata={"help": "AdamW learning rate (paper: 1e-6)."})
     weight_decay: float = field(default=0.1, metadata={
         "help": "AdamW weight decay (paper: 0.1), applied as the authors' code does: never to parameters with "
@@ -164,6 +167,10 @@ class DeGLATrainingArguments(TrainingArguments):
             raise InputError(f"--max_steps {self.max_steps}: must be >= 1, or -1 (train for --num_train_epochs "
                              "epochs)")
         super().__post_init__()
+        import torch
+
+        if self.dataloader_pin_memory and (self.use_cpu or not torch.accelerator.is_available()):
+            self.dataloader_pin_memory = False  # pinning needs an accelerator: on a CPU, torch only warns it cannot
         if self.push_to_hub and not self.hub_model_id:
             raise InputError("--push_to_hub uploads the drop-in CLIP export: name its repository with "
                              "--hub_model_id org/name")
