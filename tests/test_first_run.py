@@ -26,6 +26,7 @@ from degla.hub import model_loading
 from degla.training import TRAINING, DeGLATrainingArguments
 from degla.training.export import model_card_files
 from degla.training.trainer import check_output_dir
+from degla.world.pretrain import PRETRAINING
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HUB_ID = "no-such-org/no-such-clip"
@@ -189,11 +190,12 @@ def test_the_evaluation_demo_replaces_its_own_folder_and_says_so(tmp_path, monke
     (GENERATION, ["--max_retries", "-1"], "--max_retries -1: must be >= 0"),
     (EVALUATION, ["--batch_size", "0"], "--batch_size 0: must be >= 1"),
     (EVALUATION, ["--num_workers", "-1"], "--num_workers -1: must be >= 0"),
+    (PRETRAINING, ["--max_steps", "0"], "--max_steps 0: must be >= 1"),
 ])
 def test_a_nonsense_option_is_one_error_line_naming_it_and_its_range(stage, argv, message, tiny_dataset_dir, tmp_path,
                                                                      capsys):
     data = {TRAINING: ["--train_file", tiny_dataset_dir], GENERATION: ["--captions", str(DEFAULT_CAPTIONS),
-            "--backend", "rule_based"], EVALUATION: ["--sugarcrepe_dir", str(tmp_path)]}[stage]
+            "--backend", "rule_based"], EVALUATION: ["--sugarcrepe_dir", str(tmp_path)], PRETRAINING: []}[stage]
     with pytest.raises(SystemExit) as stopped:
         main(stage, [*data, *argv, "--output_dir", str(tmp_path / "out")])
     assert stopped.value.code == 1

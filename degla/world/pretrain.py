@@ -33,7 +33,7 @@ from transformers import CLIPModel, get_cosine_schedule_with_warmup, set_seed
 
 from degla.atomic_io import atomic_directory
 from degla.cli import Stage
-from degla.errors import OutputExistsError
+from degla.errors import OutputExistsError, check_ranges
 from degla.world.benchmarks import (SUGARCREPE_TASKS, ZEROSHOT_TEMPLATES, seen_combinations, single_object_classes,
                                     sugarcrepe_items)
 from degla.world.clip import BASE_MODEL_DIR, pixel_values, world_clip_config, world_processor
@@ -63,6 +63,11 @@ class PretrainArguments:
     eval_scenes: int = field(default=300, metadata={"help": "Scenes of the final SugarCrepe-style check."})
     eval_per_class: int = field(default=16, metadata={"help": "Images per class of the final zero-shot check."})
     eval_every: int = field(default=0, metadata={"help": "Also run the check every N steps (0: only at the end)."})
+
+    def __post_init__(self):
+        check_ranges(self, max_steps=">= 1", batch_size=">= 1", learning_rate="> 0", weight_decay=">= 0",
+                     warmup_steps=">= 0", width=">= 1", layers=">= 1", patch_size=">= 1", num_threads=">= 1",
+                     eval_scenes=">= 1", eval_per_class=">= 1", eval_every=">= 0")
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float):
