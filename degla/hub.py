@@ -24,6 +24,7 @@ from .errors import InputError, MissingPathError, ModelLoadError
 
 REPO_TYPES = ("model", "dataset")
 HUB_CHECK_TIMEOUT = 10.0  # seconds for the one request of `check_hub_repo` (connect or read)
+_FOUND_ON_HUB: set[tuple] = set()  # (endpoint, repo id, type, revision) that `check_hub_repo` found
 
 
 def push_folder(folder: str | os.PathLike, repo_id: str, repo_type: str = "model", token: str | None = None,
@@ -102,9 +103,13 @@ def check_hub_repo(repo_id: str, option: str, repo_type: str = "model", revision
     Hub, or the Hub is off (`HF_HUB_OFFLINE`: huggingface_hub then reads its cache alone, with no request)."""
     if constants.HF_HUB_OFFLINE or os.path.exists(os.path.expanduser(repo_id)):
         return False
+    key = (constants.ENDPOINT, repo_id, repo_type, revision)
+    if key in _FOUND_ON_HUB:  # checked already in this process (a stage may check early, then load)
+        return False
     what = f"{option} {repo_id!r}" + (f" (revision {revision!r})" if revision else "")
     try:
         HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision, timeout=HUB_CHECK_TIMEOUT)
+        _FOUND_ON_HUB.add(key)
         return False
     except HFValidationError as err:
         raise error(f"{what} is neither a local path nor a Hub repository id ({_first_sentence(err)})") from None

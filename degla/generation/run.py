@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..cli import Stage
 from ..errors import InputError, check_ranges
-from ..hub import model_loading, public_name
+from ..hub import check_hub_repo, check_local_path, model_loading, public_name
 from ..schema import RULES
 
 logger = logging.getLogger(__name__)
@@ -97,6 +97,9 @@ class GenerationArguments:
 def run_negatives_generation(args: GenerationArguments) -> str:
     """Generate (or resume), assemble the dataset and its card, print the per-rule summary, optionally push;
     returns the output folder."""
+    if args.backend == "llm":  # a Hub model is looked up before anything else is imported or read
+        check_local_path(args.model, "--model")
+        check_hub_repo(args.model, "--model", "model", args.revision, use_cache=True)
     from accelerate import Accelerator
 
     from .inputs import read_captions
