@@ -440,3 +440,143 @@ def vl_checklist_score(total_acc: dict[str, float]):
         score_list.append(sum(data_score) / data_num)
     overall_scores = [sum(score_list[0:6]) / 6, sum(score_list[6:11]) / 5, sum(score_list[11:]) / 2]
     return dict(zip(m.keys(), score_list)), dict(zip(["Object", "Attribute", "Relation"], overall_scores))
+
+
+# ------------------------------------------------------------------------------------------------------- What'sUp
+# amitakamath/whatsup_vlms @ 7c1f2550eace32e7b8c77de5a792347c402960d1, dataset_zoo/aro_datasets.py: the datasets'
+# `__init__` (annotation files, `all_prepositions`, the controlled `eval_dict`), `__getitem__` (image and caption
+# options) and `evaluate_scores`; main_aro.py scores them with `get_retrieval_scores_batched`
+# (model_zoo/clip_models.py, the same loop as ARO's: `aro_retrieval_scores_batched` above). The `prep_counts` and
+# `pred_dict` bookkeeping of `evaluate_scores` feeds nothing that is returned or printed and is left out.
+WHATSUP_FILES = {"Controlled_Images_A": "controlled_images_dataset.json",
+                 "Controlled_Images_B": "controlled_clevr_dataset.json",
+                 "COCO_QA_one_obj": "coco_qa_one_obj.json", "COCO_QA_two_obj": "coco_qa_two_obj.json",
+                 "VG_QA_one_obj": "vg_qa_one_obj.json", "VG_QA_two_obj": "vg_qa_two_obj.json"}
+
+
+def whatsup_cases(name: str, root_dir: str, repo_root: str) -> tuple[list, list[dict]]:
+    """(the dataset's JSON list, its `__getitem__` items as {"image", "caption_options"}). `image_path` of the
+    controlled sets is relative to the repository's root (`repo_root`), as the official code opens it."""
+    dataset = json.load(open(os.path.join(root_dir, WHATSUP_FILES[name])))
+    cases = []
+    for test_case in dataset:
+        if name.startswith("Controlled"):
+            image = Image.open(os.path.join(repo_root, test_case["image_path"])).convert('RGB')
+            cases.append({"image": image, "caption_options": test_case['caption_options']})
+        elif name.startswith("COCO"):
+            image = Image.open(os.path.join(root_dir, 'val2017/{}.jpg'.format(str(test_case[0]).zfill(12))))
+            cases.append({"image": image.convert('RGB'), "caption_options": [test_case[1], test_case[2]]})
+        else:
+            image = Image.open(os.path.join(root_dir, 'vg_images/{}.jpg'.format(test_case[0]))).convert('RGB')
+            cases.append({"image": image, "caption_options": [test_case[1], test_case[2]]})
+    return dataset, cases
+
+
+def whatsup_controlled_evaluate_scores(dataset: list[dict], subset: str, scores: np.ndarray) -> dict:
+    """`Controlled_Images.__init__` (all_prepositions, eval_dict) and `evaluate_scores`: individual, pair and set
+    accuracy (percent) and the per-preposition records."""
+    all_prepositions = []
+    if subset == 'A':
+        for d in dataset:
+            if 'left_of' in d['image_path']:
+                all_prepositions.append('left_of')
+            elif 'right_of' in d['image_path']:
+                all_prepositions.append('right_of')
+            elif '_on_' in d['image_path']:
+                all_prepositions.append('on')
+            else:
+                all_prepositions.append('under')
+        eval_dict = {(d['image_path'].split('/')[-1].split('_')[0],
+                      d['image_path'].split('/')[-1].split('_')[-1][:-5]):
+                     {'left': 0, 'right': 0, 'on': 0, 'under': 0} for d in dataset}
+    else:
+        for d in dataset:
+            if 'left_of' in d['image_path']:
+                all_prepositions.append('left_of')
+            elif 'right_of' in d['image_path']:
+                all_prepositions.append('right_of')
+            elif '_in-front_of_' in d['image_path']:
+                all_prepositions.append('in-front_of')
+            else:
+                all_prepositions.append('behind')
+        eval_dict = {(d['image_path'].split('/')[-1].split('_')[0],
+                      d['image_path'].split('/')[-1].split('_')[-1][:-5]):
+                     {'left': 0, 'right': 0, 'in-front': 0, 'behind': 0} for d in dataset}
+
+    scores_i2t = scores
+    preds = np.argmax(np.squeeze(scores_i2t, axis=1), axis=-1)
+    correct_mask = (preds == 0)
+    accuracy = np.mean(correct_mask)
+    for d, correct in zip(dataset, correct_mask):
+        eval_dict[(d['image_path'].split('/')[-1].split('_')[0],
+                   d['image_path'].split('/')[-1].split('_')[-1][:-5])][d['image_path'].split('/')[-1].split('_')[1]] \
+            = correct
+    pair_correct = 0
+    set_correct = 0
+    for obj_pair, correct_dict in eval_dict.items():
+        if correct_dict['left'] and correct_dict['right']:
+            pair_correct += 1
+        if subset == 'A':
+            if correct_dict['on'] and correct_dict['under']:
+                pair_correct += 1
+        else:
+            if correct_dict['in-front'] and correct_dict['behind']:
+                pair_correct += 1
+        if sum(correct_dict.values()) == 4:
+            set_correct += 1
+    pair_accuracy = pair_correct * 100 / (len(dataset) / 2)
+    set_accuracy = set_correct * 100 / (len(dataset) / 4)
+    all_prepositions = np.array(all_prepositions)
+    result_records = []
+    for prepositions in np.unique(all_prepositions):
+        prepositions_mask = (all_prepositions == prepositions)
+        if prepositions_mask.sum() == 0:
+            continue
+        result_records.append({"Preposition": prepositions, "Accuracy": correct_mask[prepositions_mask].mean(),
+                               "Count": prepositions_mask.sum()})
+    return {"Accuracy": accuracy * 100, "Pair accuracy": pair_accuracy, "Set accuracy": set_accuracy,
+            "correct": correct_mask, "records": result_records}
+
+
+def whatsup_qa_evaluate_scores(dataset: list, name: str, scores: np.ndarray) -> dict:
+    """`COCO_QA` / `VG_QA` `__init__` (all_prepositions) and `evaluate_scores`: accuracy (percent) and the
+    per-preposition records."""
+    subset = 'one' if name.endswith('one_obj') else 'two'
+    all_prepositions = []
+    if subset == 'one':
+        all_prepositions = [d[1].split()[-1] for d in dataset]
+    elif name.startswith('COCO'):
+        for d in dataset:
+            if 'left of' in d[1]:
+                all_prepositions.append('left')
+            elif 'right of' in d[1]:
+                all_prepositions.append('right')
+            elif 'above' in d[1]:
+                all_prepositions.append('above')
+            else:
+                all_prepositions.append('below')
+    else:
+        for d in dataset:
+            if 'left of' in d[1]:
+                all_prepositions.append('left')
+            elif 'right of' in d[1]:
+                all_prepositions.append('right')
+            elif 'front of' in d[1]:
+                all_prepositions.append('front')
+            elif 'behind' in d[1]:
+                all_prepositions.append('behind')
+            else:
+                all_prepositions.append('top')
+    scores_i2t = scores
+    preds = np.argmax(np.squeeze(scores_i2t, axis=1), axis=-1)
+    correct_mask = (preds == 0)
+    accuracy = np.mean(correct_mask)
+    all_prepositions = np.array(all_prepositions)
+    result_records = []
+    for prepositions in np.unique(all_prepositions):
+        prepositions_mask = (all_prepositions == prepositions)
+        if prepositions_mask.sum() == 0:
+            continue
+        result_records.append({"Preposition": prepositions, "Accuracy": correct_mask[prepositions_mask].mean(),
+                               "Count": prepositions_mask.sum()})
+    return {"Accuracy": accuracy * 100, "correct": correct_mask, "records": result_records}

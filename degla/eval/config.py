@@ -85,6 +85,12 @@ class EvalDataConfig:
         "in its sample config and in DCI's): the first MAX_NUM/2 entries with an image of each file are scored, "
         "as its ITC evaluation does; 0 scores every entry."})
 
+    # the field's compositional suite (--tasks compositional)
+    whatsup_dir: str | None = field(default=None, metadata={"help": "What'sUp data folder, as the official code "
+        "reads it (its data/): controlled_images_dataset.json + controlled_images/, controlled_clevr_dataset.json "
+        "+ controlled_clevr/, coco_qa_{one,two}_obj.json + val2017/ (else --coco_val2017_dir), "
+        "vg_qa_{one,two}_obj.json + vg_images/."})
+
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)

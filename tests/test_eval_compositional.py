@@ -1,0 +1,146 @@
+"""The field's compositional suite (`--tasks compositional`): What'sUp, ... against plain transcriptions of their
+official scoring code (tests/official_loops.py), item by item, on a tiny random CLIP and real photos (the reference
+side as in test_eval_parity.py: torchvision's transform written out, OpenAI's tokenizer, the official batching);
+their loaders and data errors; the report's field-suite table; `--tasks compositional` end to end."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from transformers import CLIPModel, CLIPProcessor
+
+from degla.eval import TASKS, CLIPFeatureEncoder, EvalDataConfig
+from degla.eval.tasks import EvalDataError, whatsup
+from degla.eval.tasks.common import load_metric
+
+import official_loops as official
+from eval_helpers import SCORE_TOLERANCE, ReferenceCLIP, save_photos, save_tiny_clip
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+WHATSUP = os.path.join(FIXTURES, "whatsup")
+WHATSUP_NAMES = {"controlled_a": "Controlled_Images_A", "controlled_b": "Controlled_Images_B",
+                 "coco_one": "COCO_QA_one_obj", "coco_two": "COCO_QA_two_obj", "vg_one": "VG_QA_one_obj",
+                 "vg_two": "VG_QA_two_obj"}
+
+
+def _write_whatsup(repo) -> str:
+    """The official layout: <repo>/data/*.json beside controlled_images/, controlled_clevr/, val2017/, vg_images/,
+    real photos under every path the fixture names."""
+    data = repo / "data"
+    data.mkdir(parents=True)
+    for file, folder, kind in whatsup.SUBSETS.values():
+        shutil.copy(os.path.join(WHATSUP, file), data / file)
+        records = json.load(open(data / file))
+        if kind in whatsup.PAIRS:
+            names = [r["image_path"].split("/")[-1] for r in records]
+        else:
+            names = [f"{str(r[0]).zfill(12)}.jpg" if kind == "coco" else f"{r[0]}.jpg" for r in records]
+        save_photos(str(data / folder), sorted(set(names)))  # COCO-QA one and two share ids: same files again
+    return str(data)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    pytest.importorskip("skimage", reason="the real photos come from scikit-image (pip install -e '.[dev]')")
+    root = tmp_path_factory.mktemp("compositional")
+    model_dir = save_tiny_clip(str(root / "tiny-clip"))
+    model = CLIPModel.from_pretrained(model_dir).eval()
+    processor = CLIPProcessor.from_pretrained(model_dir)
+    whatsup_dir = _write_whatsup(root / "whatsup_vlms")
+    data = EvalDataConfig(whatsup_dir=whatsup_dir)
+    return {"root": root, "model_dir": model_dir, "model": model, "processor": processor,
+            "reference": ReferenceCLIP(model), "data": data, "whatsup_repo": str(root / "whatsup_vlms")}
+
+
+def _harness(setup, task, data=None, batch_size=16):
+    encoder = CLIPFeatureEncoder(setup["model"], setup["processor"], batch_size=batch_size, show_progress=False,
+                                 num_workers=0)
+    return TASKS[task].run(encoder, data or setup["data"], seed=0)
+
+
+# -------------------------------------------------------------------------------------------------------- What'sUp
+def test_whatsup_matches_the_official_code_item_by_item(setup):
+    result = _harness(setup, "whatsup")
+    for subset, name in WHATSUP_NAMES.items():
+        dataset, cases = official.whatsup_cases(name, setup["data"].whatsup_dir, setup["whatsup_repo"])
+        scores = official.aro_retrieval_scores_batched(setup["reference"], cases, batch_size=5)
+        if subset.startswith("controlled"):
+            ref = official.whatsup_controlled_evaluate_scores(dataset, name[-1], scores)
+            assert result.scores[f"{subset}_pair"] == pytest.approx(ref["Pair accuracy"], abs=0.006), subset
+            assert result.scores[f"{subset}_set"] == pytest.approx(ref["Set accuracy"], abs=0.006), subset
+        else:
+            ref = official.whatsup_qa_evaluate_scores(dataset, name, scores)
+        ours = result.items[subset]
+        assert ours["correct"] == ref["correct"].tolist(), subset
+        assert (ours["scores"] - torch.from_numpy(scores[:, 0])).abs().max() < SCORE_TOLERANCE, subset
+        assert result.scores[subset] == pytest.approx(ref["Accuracy"], abs=0.006), subset
+        assert result.details["by_preposition"][subset] == {
+            str(r["Preposition"]): {"accuracy": round(100 * float(r["Accuracy"]), 2), "count": int(r["Count"])}
+            for r in ref["records"]}, subset
+        assert result.counts[subset]["scored"] == len(dataset)
+    s = result.scores
+    for group, (a, b) in whatsup.GROUPS.items():  # table 1's macro-averages
+        assert s[group] == pytest.approx((s[a] + s[b]) / 2, abs=0.006), group
+    assert s["avg"] == pytest.approx(np.mean([s["whatsup"], s["coco_spatial"], s["gqa_spatial"]]), abs=0.006)
+
+
+@pytest.mark.parametrize("subset", ["controlled_a", "controlled_b"])
+def test_whatsup_pair_and_set_keying_equals_the_officials_on_random_scores(subset):
+    """Pair and set accuracy from file-name keys, against `evaluate_scores`, on 100 score draws from 3 values (every
+    ordering and many ties, so that pairs and sets are often right) over the fixture's shuffled records."""
+    name = WHATSUP_NAMES[subset]
+    dataset = json.load(open(os.path.join(WHATSUP, official.WHATSUP_FILES[name])))
+    keys = [d["image_path"] for d in dataset]
+    rng = np.random.default_rng(0)
+    metric = load_metric("multiple_choice_accuracy")
+    seen_sets = 0
+    for _ in range(100):
+        scores = rng.integers(0, 3, (len(dataset), 1, 4)).astype(np.float32)
+        ref = official.whatsup_controlled_evaluate_scores(dataset, name[-1], scores)
+        correct = metric.compute(scores=scores[:, 0].tolist(), labels=[0] * len(dataset), tie_break="lenient",
+                                 return_correct=True)["correct"]
+        assert correct == ref["correct"].tolist()  # argmax == 0: a tie with the first caption is right
+        pair, full_set = whatsup.pair_and_set_accuracy(keys, correct, whatsup.SUBSETS[subset][2])
+        assert (pair, full_set) == (ref["Pair accuracy"], ref["Set accuracy"])
+        seen_sets += full_set > 0
+    assert seen_sets > 3
+
+
+def test_whatsup_keys_sets_by_the_first_and_last_parts_of_the_file_name():
+    assert whatsup.set_key("data/controlled_images/beer-bottle_left_of_armchair.jpeg") == (
+        ("beer-bottle", "armchair"), "left")
+    assert whatsup.set_key("data/controlled_clevr/cube_in-front_of_sphere.jpeg") == (("cube", "sphere"), "in-front")
+    # one set right in full, the other with only its left/right pair: 3 pairs of 4, 1 set of 2
+    keys = [f"data/controlled_images/{o}_{r}_table.jpeg" for o in ("mug", "cup")
+            for r in ("on", "under", "left_of", "right_of")]
+    assert whatsup.pair_and_set_accuracy(keys, [True] * 4 + [False, True, True, True], "A") == (75.0, 50.0)
+
+
+def test_whatsup_reads_coco_from_coco_val2017_dir_and_skips_what_is_missing(setup, tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for subset in ("coco_one", "controlled_b"):
+        shutil.copy(os.path.join(WHATSUP, whatsup.SUBSETS[subset][0]), data_dir)
+    data = EvalDataConfig(whatsup_dir=str(data_dir),
+                          coco_val2017_dir=os.path.join(setup["data"].whatsup_dir, "val2017"))
+    assert TASKS["whatsup"].check(data)
+    result = _harness(setup, "whatsup", data)
+    assert result.items["coco_one"]["correct"] == _harness(setup, "whatsup").items["coco_one"]["correct"]
+    assert "controlled_clevr not found (--whatsup_dir)" in result.skipped["controlled_b"]
+    assert result.skipped["vg_two"].endswith("vg_qa_two_obj.json not found")
+    assert "whatsup" not in result.scores and "avg" not in result.scores
+
+
+def test_whatsup_data_errors(tmp_path):
+    with pytest.raises(EvalDataError, match="holds none of the What'sUp files"):
+        TASKS["whatsup"].check(EvalDataConfig(whatsup_dir=str(tmp_path)))
+    with pytest.raises(EvalDataError, match="--whatsup_dir: folder not found"):
+        TASKS["whatsup"].check(EvalDataConfig(whatsup_dir=str(tmp_path / "nope")))
+    (tmp_path / "controlled_images_dataset.json").write_text(json.dumps([{"image_path": "a.jpeg",
+                                                                          "caption_options": ["x", "y"]}]))
+    with pytest.raises(ValueError, match=r"record 0 should be .*\[4 captions\]"):
+        whatsup.load_subset(str(tmp_path / "controlled_images_dataset.json"), str(tmp_path), "A")
