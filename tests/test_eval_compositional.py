@@ -12,7 +12,8 @@ import pytest
 import torch
 from transformers import CLIPModel, CLIPProcessor
 
-from degla.eval import TASKS, CLIPFeatureEncoder, EvalDataConfig
+from degla.eval import TASKS, CLIPFeatureEncoder, EvalDataConfig, evaluate_model, plan_tasks, render_markdown
+from degla.eval.tables import compositional_average
 from degla.eval.tasks import EvalDataError, whatsup
 from degla.eval.tasks.common import load_metric
 
@@ -62,9 +63,14 @@ def _harness(setup, task, data=None, batch_size=16):
     return TASKS[task].run(encoder, data or setup["data"], seed=0)
 
 
+@pytest.fixture(scope="module")
+def whatsup_result(setup):
+    return _harness(setup, "whatsup")
+
+
 # -------------------------------------------------------------------------------------------------------- What'sUp
-def test_whatsup_matches_the_official_code_item_by_item(setup):
-    result = _harness(setup, "whatsup")
+def test_whatsup_matches_the_official_code_item_by_item(setup, whatsup_result):
+    result = whatsup_result
     for subset, name in WHATSUP_NAMES.items():
         dataset, cases = official.whatsup_cases(name, setup["data"].whatsup_dir, setup["whatsup_repo"])
         scores = official.aro_retrieval_scores_batched(setup["reference"], cases, batch_size=5)
@@ -120,7 +126,7 @@ def test_whatsup_keys_sets_by_the_first_and_last_parts_of_the_file_name():
     assert whatsup.pair_and_set_accuracy(keys, [True] * 4 + [False, True, True, True], "A") == (75.0, 50.0)
 
 
-def test_whatsup_reads_coco_from_coco_val2017_dir_and_skips_what_is_missing(setup, tmp_path):
+def test_whatsup_reads_coco_from_coco_val2017_dir_and_skips_what_is_missing(setup, whatsup_result, tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     for subset in ("coco_one", "controlled_b"):
@@ -129,7 +135,7 @@ def test_whatsup_reads_coco_from_coco_val2017_dir_and_skips_what_is_missing(setu
                           coco_val2017_dir=os.path.join(setup["data"].whatsup_dir, "val2017"))
     assert TASKS["whatsup"].check(data)
     result = _harness(setup, "whatsup", data)
-    assert result.items["coco_one"]["correct"] == _harness(setup, "whatsup").items["coco_one"]["correct"]
+    assert result.items["coco_one"]["correct"] == whatsup_result.items["coco_one"]["correct"]
     assert "controlled_clevr not found (--whatsup_dir)" in result.skipped["controlled_b"]
     assert result.skipped["vg_two"].endswith("vg_qa_two_obj.json not found")
     assert "whatsup" not in result.scores and "avg" not in result.scores
@@ -144,3 +150,65 @@ def test_whatsup_data_errors(tmp_path):
                                                                           "caption_options": ["x", "y"]}]))
     with pytest.raises(ValueError, match=r"record 0 should be .*\[4 captions\]"):
         whatsup.load_subset(str(tmp_path / "controlled_images_dataset.json"), str(tmp_path), "A")
+
+
+# -------------------------------------------------------------------------------- --tasks compositional, the report
+def test_tasks_compositional_runs_every_compositional_benchmark_with_data(setup, sugarcrepe_dir, tmp_path):
+    data = EvalDataConfig(whatsup_dir=setup["data"].whatsup_dir, sugarcrepe_dir=sugarcrepe_dir,
+                          coco_val2017_dir=str(tmp_path), zeroshot_sources=[f"shapes={tmp_path}"])
+    assert [t.name for t in plan_tasks("compositional", data)] == ["sugarcrepe", "whatsup"]
+    assert [t.name for t in plan_tasks("compositional,zeroshot", data)] == ["sugarcrepe", "zeroshot", "whatsup"]
+    assert {n for n, t in TASKS.items() if t.suite} >= {"valse", "sugarcrepe", "aro", "winoground", "sugarcrepe_pp",
+                                                         "vl_checklist", "whatsup"}
+    assert not TASKS["zeroshot"].suite and not TASKS["retrieval"].suite
+    with pytest.raises(EvalDataError, match="--tasks compositional: no compositional benchmark has data"):
+        plan_tasks("compositional", EvalDataConfig(zeroshot_sources=[f"shapes={tmp_path}"]))
+    with pytest.raises(EvalDataError, match="unknown task.*'compositonal'.*or 'compositional'"):
+        plan_tasks("compositonal", data)
+
+
+def test_field_suite_table_has_one_column_per_benchmark_headline():
+    runs = {"m": {"valse": {"avg": 60.0}, "sugarcrepe": {"avg": 70.0}, "aro": {"avg": 80.0},
+                  "winoground": {"text": 30.0, "image": 10.0, "group": 8.0}, "whatsup": {"avg": 41.25, "vg_one": 3.0},
+                  "zeroshot": {"avg": 50.0}},
+            "paper-only": {"valse": {"avg": 61.0}, "sugarcrepe": {"avg": 71.0}, "aro": {"avg": 81.0}}}
+    rows = _table(render_markdown(runs), "Field suite: compositional benchmarks (headline scores)")
+    assert rows[0] == ["Model", "VALSE", "SugarCrepe", "ARO", "Winoground text", "Winoground image",
+                       "Winoground group", "What'sUp"]
+    assert rows[1:] == [["m", "60.0", "70.0", "80.0", "30.0", "10.0", "8.0", "41.2"],
+                        ["paper-only", "61.0", "71.0", "81.0", "-", "-", "-", "-"]]
+    assert compositional_average(runs["m"]) == 70.0  # figure 5's average stays the paper's
+    assert "| m | 70.0 | 50.0 |" in render_markdown(runs).split("## Figure 5")[1]
+    # the paper's three alone: figure 5 already shows them, no field-suite table
+    assert "Field suite" not in render_markdown({"paper-only": runs["paper-only"]})
+
+
+def _table(markdown: str, title: str) -> list[list[str]]:
+    block = markdown.split(f"## {title}\n", 1)[1].split("\n\n", 1)[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in block.strip().splitlines()]
+    return [rows[0]] + rows[2:]  # header, then the data rows
+
+
+def test_report_shows_the_field_suite_for_several_model_families(setup, tmp_path):
+    """`--tasks compositional` through `evaluate_model` for a tiny SigLIP and a tiny ALIGN, then scripts/report.py:
+    one field-suite row per run, each equal to its results.json."""
+    from degla.cli import run
+    from degla.eval.report import REPORT
+
+    from dual_encoder_helpers import save_tiny_align, save_tiny_siglip
+
+    outs = []
+    for family, save in (("siglip", save_tiny_siglip), ("align", save_tiny_align)):
+        out = tmp_path / f"eval-{family}"
+        evaluate_model(save(str(tmp_path / f"tiny-{family}")), "compositional", setup["data"], output_dir=str(out),
+                       cache_dir=None, batch_size=32, show_progress=False, verbose=False)
+        outs.append(str(out))
+    run(REPORT, ["--runs", *outs, "--output_dir", str(tmp_path / "report")])
+    rows = _table(open(tmp_path / "report" / "report.md").read(),
+                  "Field suite: compositional benchmarks (headline scores)")
+    assert rows[0] == ["Model", "What'sUp"]
+    assert [r[0] for r in rows[1:]] == ["tiny-siglip (SigLIP)", "tiny-align (ALIGN)"]
+    for row, out in zip(rows[1:], outs):
+        results = json.load(open(os.path.join(out, "results.json")))
+        assert set(results) == {"whatsup"}
+        assert row[1:] == [f"{results['whatsup']['avg']:.1f}"]

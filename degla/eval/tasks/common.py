@@ -54,6 +54,8 @@ class EvalTask:
         table: its results table (title and columns).
         order: position among the tasks (the paper's table order): tasks run and tables print in this order.
         data_options: the `EvalDataConfig` fields that give the task its data (named in `--help` and errors).
+        suite: the task's headline column(s) in the field-suite table, (header, result key) pairs; a task with
+            one is a compositional benchmark, run by `--tasks compositional`.
     """
 
     name: str
@@ -63,6 +65,7 @@ class EvalTask:
     table: Table
     order: int
     data_options: tuple[str, ...]
+    suite: tuple[tuple[str, str], ...] = ()
 
 
 def check_path(path: str | None, option: str, kind: str = "folder") -> bool:

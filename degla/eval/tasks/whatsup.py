@@ -187,6 +187,7 @@ TASK = EvalTask(
     order=10, run=run, check=check,
     description="What'sUp: spatial prepositions, Controlled-A/B (individual, pair, set), COCO-QA and VG-QA one- and "
                 "two-object, with table 1's macro-averages (beyond the paper)",
+    suite=(("What'sUp", "avg"),),
     table=Table("What'sUp (beyond the paper)", (
         ("Ctrl-A", "controlled_a"), ("A pair", "controlled_a_pair"), ("A set", "controlled_a_set"),
         ("Ctrl-B", "controlled_b"), ("B pair", "controlled_b_pair"), ("B set", "controlled_b_set"),

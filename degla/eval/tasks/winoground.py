@@ -211,5 +211,6 @@ TASK = EvalTask(
     name="winoground", data_options=("winoground_dir", "winoground_hub_id"),
     order=7, run=run, check=check,
     description="Winoground: text, image and group scores over two images and two captions (beyond the paper)",
+    suite=(("Winoground text", "text"), ("Winoground image", "image"), ("Winoground group", "group")),
     table=Table("Winoground (beyond the paper)", (("Text", "text"), ("Image", "image"), ("Group", "group"))),
 )
