@@ -580,3 +580,72 @@ def whatsup_qa_evaluate_scores(dataset: list, name: str, scores: np.ndarray) -> 
         result_records.append({"Preposition": prepositions, "Accuracy": correct_mask[prepositions_mask].mean(),
                                "Count": prepositions_mask.sum()})
     return {"Accuracy": accuracy * 100, "correct": correct_mask, "records": result_records}
+
+
+# ---------------------------------------------------------------------------------------------------------- CREPE
+# RAIVNLab/CREPE @ 1fa81c425f442396fe304f170c8eb6dc0747c814: `crepe_compo_eval_open_clip.py` (`gather_params`: the
+# file and hard-negative column of each type and split, one2many, crop, batch size 1; `CsvDataset.__getitem__`;
+# `evaluate`'s one2many branch) with `crepe_eval_utils.py` (`BaseCsvDataset`, `get_image_by_id`,
+# `get_one2many_rank`, `get_one2many_metrics`). `pd.read_csv` as the original; `TF.crop(img, y, x, h, w)` on a PIL
+# image is torchvision's `F_pil.crop`, `img.crop((x, y, x + w, y + h))`, written out (torchvision does not import
+# beside CI's CPU torch).
+def crepe_gather_params(input_dir: str, compo_type: str, hard_neg_type: str, split, train_dataset: str = "laion"):
+    """(retrieval_data_path, hard_neg_key) of `gather_params`."""
+    if compo_type == 'systematicity':
+        hard_neg_key = f'valid_hard_negs_{hard_neg_type}'
+        retrieval_data_path = os.path.join(input_dir, f'syst_vg_hard_negs_{split}_in_{train_dataset}.csv')
+    else:
+        hard_neg_key = 'hard_negs'
+        input_dir = os.path.join(input_dir, hard_neg_type)
+        retrieval_data_path = os.path.join(input_dir, f'prod_vg_hard_negs_{hard_neg_type}_complexity_{split}.csv')
+    return retrieval_data_path, hard_neg_key
+
+
+def crepe_get_one2many_rank(image_features, text_features):
+    logits_per_image = (image_features @ text_features.t()).detach().cpu()
+    ground_truth = 0  # because the grountruth caption is placed first
+    ranking = torch.argsort(logits_per_image, descending=True)
+    pred = torch.where(ranking == ground_truth)[1].detach().cpu().numpy()
+    return pred
+
+
+def crepe_get_one2many_metrics(preds, name='image_to_text'):
+    metrics = {}
+    metrics[f"{name}_mean_rank"] = preds.mean() + 1
+    metrics[f"{name}_rank_std"] = preds.std()
+    metrics[f"{name}_median_rank"] = np.floor(np.median(preds)) + 1
+    for k in [1, 3, 5, 10]:
+        metrics[f"{name}_R@{k}"] = np.mean(preds < k)
+        metrics[f"{name}_R@{k}_std"] = np.std(preds < k)
+    return metrics
+
+
+@torch.no_grad()
+def crepe_evaluate(model, input_filename: str, hard_neg_key: str, vg_image_paths: list[str]):
+    """`evaluate` (one2many, batch size 1) over `CsvDataset(input_filename)`: (metrics, per-row scores)."""
+    import ast
+
+    import pandas as pd
+
+    df = pd.read_csv(input_filename)
+    xs, ys = df['x'].tolist(), df['y'].tolist()
+    heights, widths = df['height'].tolist(), df['width'].tolist()
+    hard_negs = [ast.literal_eval(ls_str) for ls_str in df[hard_neg_key]]
+    images, captions = df['image_id'].tolist(), df['caption'].tolist()
+
+    def get_image_by_id(image_id):
+        for p in vg_image_paths:
+            path = os.path.join(p, f"{image_id}.jpg")
+            if os.path.exists(path):
+                return Image.open(path).convert("RGB")
+        raise FileNotFoundError(f'The image with id {image_id} is not found.')
+
+    all_ranks, all_scores = [], []
+    for idx in range(len(captions)):
+        raw_image = get_image_by_id(images[idx])
+        raw_image = raw_image.crop((xs[idx], ys[idx], xs[idx] + widths[idx], ys[idx] + heights[idx]))  # TF.crop
+        image_features = model.encode_image([raw_image])
+        text_features = model.encode_text([str(captions[idx])] + list(hard_negs[idx]))
+        all_ranks.append(crepe_get_one2many_rank(image_features, text_features))
+        all_scores.append((image_features @ text_features.t())[0])
+    return crepe_get_one2many_metrics(np.array(all_ranks)), all_scores

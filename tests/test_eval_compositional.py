@@ -14,7 +14,7 @@ from transformers import CLIPModel, CLIPProcessor
 
 from degla.eval import TASKS, CLIPFeatureEncoder, EvalDataConfig, evaluate_model, plan_tasks, render_markdown
 from degla.eval.tables import compositional_average
-from degla.eval.tasks import EvalDataError, whatsup
+from degla.eval.tasks import EvalDataError, crepe, whatsup
 from degla.eval.tasks.common import load_metric
 
 import official_loops as official
@@ -189,7 +189,110 @@ def _table(markdown: str, title: str) -> list[list[str]]:
     return [rows[0]] + rows[2:]  # header, then the data rows
 
 
-def test_report_shows_the_field_suite_for_several_model_families(setup, tmp_path):
+# ----------------------------------------------------------------------------------------------------------- CREPE
+CREPE = os.path.join(FIXTURES, "crepe")
+CREPE_VG_100K_2 = {2412345, 2315555}  # the ids written under VG_100K_2/ (the others under VG_100K/)
+
+
+def _crepe_images(vg_dir) -> None:
+    import csv
+
+    ids = {int(row["image_id"]) for folder, _, names in os.walk(CREPE) for name in names if name.endswith(".csv")
+           for row in csv.DictReader(open(os.path.join(folder, name)))}
+    for image_id in sorted(ids):
+        folder = "VG_100K_2" if image_id in CREPE_VG_100K_2 else "VG_100K"
+        save_photos(str(vg_dir / folder), [f"{image_id}.jpg"])
+
+
+@pytest.fixture(scope="module")
+def crepe_data(setup):
+    vg_dir = setup["root"] / "vg"
+    _crepe_images(vg_dir)
+    return EvalDataConfig(crepe_dir=CREPE, crepe_vg_dir=str(vg_dir), crepe_train_dataset="laion")
+
+
+def test_crepe_matches_the_official_evaluation_item_by_item(setup, crepe_data):
+    result = _harness(setup, "crepe", crepe_data)
+    vg_paths = [os.path.join(crepe_data.crepe_vg_dir, f) for f in ("VG_100K", "VG_100K_2")]
+    runs = [("systematicity", t, f"{s}_compounds", f"syst_{s}_{t}") for s in ("seen", "unseen")
+            for t in ("atom", "comp", "combined")]
+    runs += [("productivity", t, c, f"prod_{t}_{c}") for t in ("atom", "swap", "negate") for c in range(4, 13)]
+    for compo_type, hard_neg_type, split, key in runs:
+        input_dir = os.path.join(CREPE, "syst_hard_negatives" if compo_type == "systematicity" else
+                                 "prod_hard_negatives")
+        path, hard_neg_key = official.crepe_gather_params(input_dir, compo_type, hard_neg_type, split)
+        metrics, scores = official.crepe_evaluate(setup["reference"], path, hard_neg_key, vg_paths)
+        ours = result.details["files"][key]
+        for k in (1, 3, 5, 10):
+            assert ours[f"R@{k}"] == pytest.approx(100 * metrics[f"image_to_text_R@{k}"], abs=0.006), (key, k)
+        assert ours["mean_rank"] == pytest.approx(metrics["image_to_text_mean_rank"], abs=1e-4), key
+        assert ours["median_rank"] == metrics["image_to_text_median_rank"], key
+        assert result.scores[key] == ours["R@1"]
+        for mine, theirs in zip(result.items[key]["scores"], scores):
+            assert (mine - theirs).abs().max() < SCORE_TOLERANCE, key
+    s = result.scores
+    assert s["prod_swap"] == pytest.approx(np.mean([s[f"prod_swap_{c}"] for c in range(4, 13)]), abs=0.006)
+    assert s["prod"] == pytest.approx(np.mean([s["prod_atom"], s["prod_swap"], s["prod_negate"]]), abs=0.006)
+    assert s["syst"] == pytest.approx(np.mean([s[k] for *_, k in runs[:6]]), abs=0.006)
+    assert 0 < s["prod"] < 100  # the tiny model ranks some captions first and some not
+
+
+def test_crepe_rank_counts_strictly_higher_negatives_and_ties_favour_the_caption():
+    assert crepe.rank_metrics([0, 0, 1, 4, 12]) == {"mean_rank": 4.4, "median_rank": 2.0, "R@1": 40.0, "R@3": 60.0,
+                                                    "R@5": 80.0, "R@10": 80.0}
+    e = torch.eye(3)
+    img = (e[0] + e[1]) / 2 ** 0.5
+
+    class Encoder:
+        def encode_images(self, refs, task):
+            return img.expand(len(refs), 3)
+
+        def encode_texts(self, texts, task):
+            return torch.stack([e[0] if t in ("cap", "same") else e[2] if t == "far" else img for t in texts])
+
+    _, ranks = crepe.caption_ranks(Encoder(), [None, None], [["cap", "far", "same"], ["cap", "close", "far"]])
+    assert ranks == [0, 1]  # a negative scoring the same as the caption does not push it down
+
+
+def test_crepe_without_train_dataset_runs_productivity_only(setup, crepe_data):
+    import dataclasses
+
+    data = dataclasses.replace(crepe_data, crepe_train_dataset=None)
+    assert TASKS["crepe"].check(data)
+    result = _harness(setup, "crepe", data)
+    assert "cc12m, yfcc or laion" in result.skipped["systematicity"]
+    assert "prod" in result.scores and not any(k.startswith("syst") for k in result.scores)
+
+
+def test_crepe_data_errors(tmp_path, crepe_data):
+    import dataclasses
+
+    with pytest.raises(EvalDataError, match="holds none of the CREPE files"):
+        TASKS["crepe"].check(EvalDataConfig(crepe_dir=str(tmp_path), crepe_vg_dir=str(tmp_path)))
+    with pytest.raises(EvalDataError, match="needs its images: pass --crepe_vg_dir"):
+        TASKS["crepe"].check(EvalDataConfig(crepe_dir=CREPE))
+    with pytest.raises(EvalDataError, match="--crepe_train_dataset must be one of cc12m, yfcc, laion"):
+        TASKS["crepe"].check(dataclasses.replace(crepe_data, crepe_train_dataset="laion2b"))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("image_id,caption,x,y,width,height,hard_negs\n1,a dog,0,0,5,5,not a list\n")
+    with pytest.raises(ValueError, match="row 0: hard_negs is not a Python list literal"):
+        crepe.load_file(str(bad), "hard_negs", crepe_data.crepe_vg_dir)
+    bad.write_text("image_id,caption,x,y,width,height,hard_negs\n77,a dog,0,0,5,5,[]\n")
+    with pytest.raises(FileNotFoundError, match="id 77 is not found"):
+        crepe.load_file(str(bad), "hard_negs", crepe_data.crepe_vg_dir)
+    bad.write_text("image_id,caption,x,y,w,h,hard_negs\n")
+    with pytest.raises(ValueError, match=r"no column\(s\) \['width', 'height'\]"):
+        crepe.load_file(str(bad), "hard_negs", crepe_data.crepe_vg_dir)
+
+
+# ------------------------------------------------------------------------------------------- the suite end to end
+def _suite_data(setup, crepe_data) -> EvalDataConfig:
+    import dataclasses
+
+    return dataclasses.replace(crepe_data, whatsup_dir=setup["data"].whatsup_dir)
+
+
+def test_report_shows_the_field_suite_for_several_model_families(setup, crepe_data, tmp_path):
     """`--tasks compositional` through `evaluate_model` for a tiny SigLIP and a tiny ALIGN, then scripts/report.py:
     one field-suite row per run, each equal to its results.json."""
     from degla.cli import run
@@ -200,15 +303,39 @@ def test_report_shows_the_field_suite_for_several_model_families(setup, tmp_path
     outs = []
     for family, save in (("siglip", save_tiny_siglip), ("align", save_tiny_align)):
         out = tmp_path / f"eval-{family}"
-        evaluate_model(save(str(tmp_path / f"tiny-{family}")), "compositional", setup["data"], output_dir=str(out),
-                       cache_dir=None, batch_size=32, show_progress=False, verbose=False)
+        evaluate_model(save(str(tmp_path / f"tiny-{family}")), "compositional", _suite_data(setup, crepe_data),
+                       output_dir=str(out), cache_dir=None, batch_size=32, show_progress=False, verbose=False)
         outs.append(str(out))
     run(REPORT, ["--runs", *outs, "--output_dir", str(tmp_path / "report")])
     rows = _table(open(tmp_path / "report" / "report.md").read(),
                   "Field suite: compositional benchmarks (headline scores)")
-    assert rows[0] == ["Model", "What'sUp"]
+    assert rows[0] == ["Model", "What'sUp", "CREPE prod. R@1"]
     assert [r[0] for r in rows[1:]] == ["tiny-siglip (SigLIP)", "tiny-align (ALIGN)"]
     for row, out in zip(rows[1:], outs):
         results = json.load(open(os.path.join(out, "results.json")))
-        assert set(results) == {"whatsup"}
-        assert row[1:] == [f"{results['whatsup']['avg']:.1f}"]
+        assert set(results) == {"whatsup", "crepe"}
+        assert row[1:] == [f"{results['whatsup']['avg']:.1f}", f"{results['crepe']['prod']:.1f}"]
+
+
+@pytest.mark.slow
+def test_cli_runs_the_compositional_suite_end_to_end(setup, crepe_data, tmp_path):
+    import subprocess
+    import sys
+
+    d = _suite_data(setup, crepe_data)
+    out = tmp_path / "run"
+    args = ["--model_name_or_path", setup["model_dir"], "--tasks", "compositional", "--output_dir", str(out),
+            "--cache_dir", "none", "--no_progress", "--num_workers", "0", "--whatsup_dir", d.whatsup_dir,
+            "--crepe_dir", d.crepe_dir, "--crepe_vg_dir", d.crepe_vg_dir, "--crepe_train_dataset", "laion"]
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "evaluate_clip.py"), *args],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"whatsup", "crepe"}
+    assert {"controlled_a_pair", "controlled_b_set", "whatsup", "coco_spatial", "gqa_spatial", "avg"} <= set(
+        results["whatsup"])
+    assert {"prod", "syst", "prod_negate_12", "syst_unseen_combined"} <= set(results["crepe"])
+    md = (out / "results.md").read_text()
+    for title in ("What'sUp (beyond the paper)", "CREPE (beyond the paper): Recall@1",
+                  "Field suite: compositional benchmarks (headline scores)"):
+        assert title in md

@@ -90,6 +90,14 @@ class EvalDataConfig:
         "reads it (its data/): controlled_images_dataset.json + controlled_images/, controlled_clevr_dataset.json "
         "+ controlled_clevr/, coco_qa_{one,two}_obj.json + val2017/ (else --coco_val2017_dir), "
         "vg_qa_{one,two}_obj.json + vg_images/."})
+    crepe_dir: str | None = field(default=None, metadata={"help": "CREPE data (RAIVNLab/CREPE's data/ with its zips "
+        "unpacked): prod_hard_negatives/<atom|swap|negate>/prod_vg_hard_negs_<type>_complexity_<4..12>.csv and/or "
+        "syst_hard_negatives/syst_vg_hard_negs_<seen|unseen>_compounds_in_<dataset>.csv."})
+    crepe_vg_dir: str | None = field(default=None, metadata={"help": "Visual Genome images for CREPE: the folder "
+        "holding VG_100K/ and VG_100K_2/."})
+    crepe_train_dataset: str | None = field(default=None, metadata={"help": "cc12m, yfcc or laion: the model's "
+        "pretraining set, whose CREPE systematicity files are scored (the authors evaluate systematicity only on "
+        "models pretrained on these); without it only productivity runs."})
 
     def __post_init__(self):
         for f in fields(self):
