@@ -649,3 +649,65 @@ def crepe_evaluate(model, input_filename: str, hard_neg_key: str, vg_image_paths
         all_ranks.append(crepe_get_one2many_rank(image_features, text_features))
         all_scores.append((image_features @ text_features.t())[0])
     return crepe_get_one2many_metrics(np.array(all_ranks)), all_scores
+
+
+# ------------------------------------------------------------------------------------------------------- MMVP-VLM
+# tsb0601/MMVP @ 763500597e65c3446f09047837ceda76f4e264bf, scripts/evaluate_vlm.py::benchmark_model. `model(imgs,
+# text)` of OpenAI's CLIP returns (logits_per_image, logits_per_text) with logits = logit_scale * cosine; here the
+# scale is the checkpoint's `logit_scale.exp()`. The per-pair output.csv the script writes is left out.
+@torch.no_grad()
+def mmvp_vlm_benchmark_model(model, benchmark_dir, logit_scale: float, image_folder: str = 'MLLM_VLM Images'):
+    import csv
+
+    image_dir = os.path.join(benchmark_dir, image_folder)
+    csv_file = os.path.join(benchmark_dir, 'Questions.csv')
+    categories = [
+        'Orientation and Direction', 'Presence of Specific Features',
+        'State and Condition', 'Quantity and Count',
+        'Positional and Relational Context', 'Color and Appearance',
+        'Structural Characteristics', 'Texts',
+        'Viewpoint and Perspective'
+    ]
+    pair_accuracies = {category: 0 for category in categories}
+    num_pairs = 0
+    rows_out = []
+
+    def clip_model(imgs, text):
+        logits_per_image = logit_scale * model.encode_image(imgs) @ model.encode_text(text).t()
+        return logits_per_image, logits_per_image.t()
+
+    with open(csv_file, 'r') as f:
+        reader = csv.reader(f)
+        next(reader)  # skip header
+        for i, row in enumerate(reader):
+            qid1, qtype1, statement1 = row
+            # Get next row for the pair
+            row = next(reader, None)
+            if not row:
+                break
+            qid2, qtype2, statement2 = row
+            qid1, qid2 = int(qid1), int(qid2)
+            img1 = Image.open(os.path.join(image_dir, qtype1, f'{qid1}.jpg'))
+            img2 = Image.open(os.path.join(image_dir, qtype1, f'{qid2}.jpg'))
+            text1 = ['a photo of ' + statement1]
+            text2 = ['a photo of ' + statement2]
+            imgs = [img1, img2]
+            logits_per_image1, logits_per_text1 = clip_model(imgs, text1)
+            logits_per_image2, logits_per_text2 = clip_model(imgs, text2)
+            probs1 = logits_per_text1.softmax(dim=-1).cpu().numpy()
+            probs2 = logits_per_text2.softmax(dim=-1).cpu().numpy()
+            img1_score1 = probs1[0][0]
+            img1_score2 = probs2[0][0]
+            pred1 = "img1" if img1_score1 > 0.5 else "img2"
+            pred2 = "img1" if img1_score2 > 0.5 else "img2"
+            gt1 = "img1" if qid1 % 2 == 1 else "img2"
+            gt2 = "img1" if qid2 % 2 == 1 else "img2"
+            rows_out.append([qid1, qid2, pred1, pred2, gt1, gt2, img1_score1, img1_score2])
+            current_category = categories[num_pairs // 15]
+            if pred1 == gt1 and pred2 == gt2:
+                pair_accuracies[current_category] += 1
+            num_pairs += 1
+    # Calculate percentage accuracies
+    for category in pair_accuracies:
+        pair_accuracies[category] = (pair_accuracies[category] / (num_pairs // len(categories))) * 100
+    return pair_accuracies, rows_out

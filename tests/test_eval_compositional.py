@@ -339,3 +339,68 @@ def test_cli_runs_the_compositional_suite_end_to_end(setup, crepe_data, tmp_path
     for title in ("What'sUp (beyond the paper)", "CREPE (beyond the paper): Recall@1",
                   "Field suite: compositional benchmarks (headline scores)"):
         assert title in md
+
+
+# -------------------------------------------------------------------------------------------------------- MMVP-VLM
+MMVP_VLM = os.path.join(FIXTURES, "mmvp_vlm")
+
+
+class MemoReference:
+    """The reference CLIP with each call's result remembered by its inputs (the fixture repeats images and
+    statements, and the official loop encodes every pair anew): the same outputs, fewer forward passes."""
+
+    def __init__(self, reference):
+        self.reference, self.memo = reference, {}
+
+    def encode_image(self, images):
+        key = ("image", *(im.tobytes() for im in images))
+        return self.memo[key] if key in self.memo else self.memo.setdefault(key, self.reference.encode_image(images))
+
+    def encode_text(self, texts):
+        key = ("text", *texts)
+        return self.memo[key] if key in self.memo else self.memo.setdefault(key, self.reference.encode_text(texts))
+
+
+@pytest.fixture(scope="module")
+def mmvp_dir(setup):
+    import csv
+
+    from eval_helpers import placeholder_image
+
+    folder = setup["root"] / "mmvp_vlm"
+    shutil.copytree(MMVP_VLM, folder)
+    rows = list(csv.reader(open(folder / "Questions.csv")))[1:]
+    for (qid, qtype, _), (qid2, _, _) in zip(rows[::2], rows[1::2]):  # both images under the first row's Type
+        for q in (qid, qid2):
+            placeholder_image(str(folder / "MLLM_VLM Images" / qtype / f"{q}.jpg"), seed=int(q) % 10)
+    return str(folder)
+
+
+def test_mmvp_vlm_matches_the_official_script_item_by_item(setup, mmvp_dir):
+    from degla.eval.tasks import mmvp_vlm
+
+    result = _harness(setup, "mmvp_vlm", EvalDataConfig(mmvp_vlm_dir=mmvp_dir))
+    scale = float(setup["model"].logit_scale.detach().exp())
+    accuracies, rows = official.mmvp_vlm_benchmark_model(MemoReference(setup["reference"]), mmvp_dir, scale)
+    ours = result.items["mmvp_vlm"]
+    assert [tuple(q) for q in ours["qids"]] == [(r[0], r[1]) for r in rows]
+    assert ours["picks_first"].tolist() == [[r[2] == "img1", r[3] == "img1"] for r in rows]
+    assert ours["right"] == [r[2] == r[4] and r[3] == r[5] for r in rows]
+    for category, key in zip(mmvp_vlm.CATEGORIES, mmvp_vlm.KEYS):
+        assert result.scores[key] == pytest.approx(accuracies[category], abs=0.006), key
+    assert result.scores["avg"] == pytest.approx(np.mean(list(accuracies.values())), abs=0.006)
+    assert 0 < sum(ours["right"]) < 135
+
+
+def test_mmvp_vlm_data_errors(tmp_path, mmvp_dir):
+    from degla.eval.tasks import mmvp_vlm
+
+    with pytest.raises(EvalDataError, match="one of --mmvp_vlm_dir and --mmvp_vlm_hub_id"):
+        TASKS["mmvp_vlm"].check(EvalDataConfig(mmvp_vlm_dir=mmvp_dir, mmvp_vlm_hub_id="MMVP/MMVP_VLM"))
+    with pytest.raises(EvalDataError, match="is not an MMVP-VLM folder"):
+        TASKS["mmvp_vlm"].check(EvalDataConfig(mmvp_vlm_dir=str(tmp_path)))
+    (tmp_path / "Questions.csv").write_text("Question ID,Type,Statement\n1,Color,a red car\nx,Color,a blue car\n")
+    (tmp_path / "MMVP_VLM_Images").mkdir()  # the README's folder name is accepted too
+    assert TASKS["mmvp_vlm"].check(EvalDataConfig(mmvp_vlm_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match="rows 2-3 should be"):
+        mmvp_vlm.load_pairs(str(tmp_path))

@@ -98,6 +98,11 @@ class EvalDataConfig:
     crepe_train_dataset: str | None = field(default=None, metadata={"help": "cc12m, yfcc or laion: the model's "
         "pretraining set, whose CREPE systematicity files are scored (the authors evaluate systematicity only on "
         "models pretrained on these); without it only productivity runs."})
+    mmvp_vlm_dir: str | None = field(default=None, metadata={"help": "MMVP-VLM benchmark folder (the Hub dataset "
+        "MMVP/MMVP_VLM's files): Questions.csv beside 'MLLM_VLM Images/' (or MMVP_VLM_Images/) with one folder per "
+        "Type."})
+    mmvp_vlm_hub_id: str | None = field(default=None, metadata={"help": "Hub dataset of MMVP-VLM, e.g. MMVP/MMVP_VLM "
+        "(its files downloaded with huggingface_hub; network). Instead of --mmvp_vlm_dir."})
 
     def __post_init__(self):
         for f in fields(self):
