@@ -711,3 +711,69 @@ def mmvp_vlm_benchmark_model(model, benchmark_dir, logit_scale: float, image_fol
     for category in pair_accuracies:
         pair_accuracies[category] = (pair_accuracies[category] / (num_pairs // len(categories))) * 100
     return pair_accuracies, rows_out
+
+
+# ---------------------------------------------------------------------------------------------------------- BiVLC
+# IMirandaM/BiVLC @ 84f0d1751e7212d97cdeaeb01353862c09908bcb: `src/CLIP_fine_tuning/CLIP_utils.py` (`dataset`'s
+# 'evaluation' collate_fn: image, negative_image, caption, negative_caption; `evaluate_BiVLC`) and
+# main_evaluation_BiVLC.py (batches of --batch-size over the test split in order; overall and per-type percents).
+# open_clip's `encode_image/encode_text(..., normalize=True)` is the reference model's (L2-normalised) encoding.
+@torch.no_grad()
+def bivlc_evaluate(model, batch):
+    image_0_embedding = model.encode_image(batch["image_0"])
+    image_1_embedding = model.encode_image(batch["image_1"])
+    caption_0_embedding = model.encode_text(batch['caption_0'])
+    caption_1_embedding = model.encode_text(batch['caption_1'])
+
+    sim_C0_I0 = caption_0_embedding @ image_0_embedding.t()
+    sim_C0_I1 = caption_0_embedding @ image_1_embedding.t()
+    sim_C1_I0 = caption_1_embedding @ image_0_embedding.t()
+    sim_C1_I1 = caption_1_embedding @ image_1_embedding.t()
+
+    sim_C0_I0 = torch.diagonal(sim_C0_I0)
+    sim_C0_I1 = torch.diagonal(sim_C0_I1)
+    sim_C1_I0 = torch.diagonal(sim_C1_I0)
+    sim_C1_I1 = torch.diagonal(sim_C1_I1)
+
+    l_I2T, l_T2I, l_group_score, l_Ipos_2T, l_Ineg_2T, l_Tpos_2I, l_Tneg_2I = [], [], [], [], [], [], []
+    for s_C0_I0, s_C0_I1, s_C1_I0, s_C1_I1 in zip(sim_C0_I0, sim_C0_I1, sim_C1_I0, sim_C1_I1):
+        Ipos_2T = s_C0_I0 > s_C1_I0
+        Ineg_2T = s_C1_I1 > s_C0_I1
+        Tpos_2I = s_C0_I0 > s_C0_I1
+        Tneg_2I = s_C1_I1 > s_C1_I0
+        I2T = Ipos_2T and Ineg_2T
+        T2I = Tpos_2I and Tneg_2I
+        group_score = I2T and T2I
+        l_I2T.append(I2T)
+        l_T2I.append(T2I)
+        l_group_score.append(group_score)
+        l_Ipos_2T.append(Ipos_2T)
+        l_Ineg_2T.append(Ineg_2T)
+        l_Tpos_2I.append(Tpos_2I)
+        l_Tneg_2I.append(Tneg_2I)
+    scores = torch.stack([sim_C0_I0, sim_C1_I0, sim_C0_I1, sim_C1_I1], dim=1)
+    return [l_I2T, l_T2I, l_group_score, l_Ipos_2T, l_Ineg_2T, l_Tpos_2I, l_Tneg_2I], scores
+
+
+def bivlc_main(model, dataset, batch_size: int = 1000) -> dict:
+    """main_evaluation_BiVLC.py: per-instance decisions, overall and per-type percents."""
+    names = ("I2T", "T2I", "group_score", "Ipos_2T", "Ineg_2T", "Tpos_2I", "Tneg_2I")
+    lists = {n: [] for n in names}
+    all_scores = []
+    for start in range(0, len(dataset), batch_size):
+        batch = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        out, scores = bivlc_evaluate(model, {
+            'image_0': [b['image'].convert("RGB") for b in batch],
+            'image_1': [b['negative_image'].convert("RGB") for b in batch],
+            'caption_0': [b['caption'] for b in batch], 'caption_1': [b['negative_caption'] for b in batch]})
+        for n, values in zip(names, out):
+            lists[n].extend(values)
+        all_scores.append(scores)
+    types = [dataset[i]['type'] for i in range(len(dataset))]
+    overall = {n: float(100 * (sum(v) / len(dataset))) for n, v in lists.items()}
+    per_type = {}
+    for t in ('replace', 'swap', 'add'):
+        idx = [i for i, x in enumerate(types) if x == t]
+        per_type[t] = {n: 100 * (sum(lists[n][i].item() for i in idx) / len(idx)) for n in names}
+    return {"decisions": {n: [bool(x) for x in v] for n, v in lists.items()}, "overall": overall,
+            "per_type": per_type, "scores": torch.cat(all_scores)}

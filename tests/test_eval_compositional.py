@@ -404,3 +404,93 @@ def test_mmvp_vlm_data_errors(tmp_path, mmvp_dir):
     assert TASKS["mmvp_vlm"].check(EvalDataConfig(mmvp_vlm_dir=str(tmp_path)))
     with pytest.raises(ValueError, match="rows 2-3 should be"):
         mmvp_vlm.load_pairs(str(tmp_path))
+
+
+# ----------------------------------------------------------------------------------------------------------- BiVLC
+BIVLC = os.path.join(FIXTURES, "bivlc")
+
+
+def _photo_bytes(photo) -> dict:
+    """A real photo, shrunk to at most 160 px (cheap to decode), as the bytes of a `datasets` Image."""
+    import io
+
+    buffer = io.BytesIO()
+    photo = photo.convert("RGB")
+    photo.thumbnail((160, 160))
+    photo.save(buffer, format="JPEG", quality=90)
+    return {"bytes": buffer.getvalue(), "path": None}
+
+
+@pytest.fixture(scope="module")
+def bivlc_copies(setup):
+    """The Hub layout of imirandam/BiVLC from the fixture's rows: a save_to_disk DatasetDict and parquet files."""
+    from datasets import Dataset, DatasetDict
+    from datasets import Image as ImageFeature
+
+    from eval_helpers import real_photos
+
+    records = [json.loads(line) for line in open(os.path.join(BIVLC, "records.jsonl"))]
+    all_photos = real_photos()
+    names = list(all_photos)
+    photos = {n: _photo_bytes(all_photos[n]) for n in names[:8]}
+    rows = {"image": [photos[names[i % 4]] for i in range(len(records))],
+            "caption": [r["caption"] for r in records], "negative_caption": [r["negative_caption"] for r in records],
+            "negative_image": [photos[names[4 + i % 4]] for i in range(len(records))],
+            "type": [r["type"] for r in records], "subtype": [r["subtype"] for r in records]}
+    ds = Dataset.from_dict(rows).cast_column("image", ImageFeature()).cast_column("negative_image", ImageFeature())
+    root = setup["root"] / "bivlc"
+    DatasetDict({"test": ds}).save_to_disk(str(root / "saved"))
+    os.makedirs(root / "parquet" / "data")
+    ds.to_parquet(str(root / "parquet" / "data" / "test-00000-of-00001.parquet"))
+    return {"dataset": ds, "saved": str(root / "saved"), "parquet": str(root / "parquet")}
+
+
+def test_bivlc_matches_the_official_evaluation_item_by_item(setup, bivlc_copies):
+    from degla.eval.tasks import bivlc
+
+    result = _harness(setup, "bivlc", EvalDataConfig(bivlc_dir=bivlc_copies["saved"]))
+    reference = official.bivlc_main(setup["reference"], bivlc_copies["dataset"], batch_size=5)
+    ours = result.items["bivlc"]
+    assert (ours["scores"] - reference["scores"]).abs().max() < SCORE_TOLERANCE
+    names = dict(zip(bivlc.DECISIONS, ("I2T", "T2I", "group_score", "Ipos_2T", "Ineg_2T", "Tpos_2I", "Tneg_2I")))
+    for key, name in names.items():
+        assert ours[key] == reference["decisions"][name], key
+        assert result.scores[key] == pytest.approx(reference["overall"][name], abs=0.006), key
+        for t in bivlc.TYPES:
+            assert result.scores[f"{t}_{key}"] == pytest.approx(reference["per_type"][t][name], abs=0.006), (t, key)
+    assert result.details["type_counts"] == {"add": 4, "replace": 5, "swap": 3}
+    # the parquet copy scores the same
+    again = _harness(setup, "bivlc", EvalDataConfig(bivlc_dir=bivlc_copies["parquet"]))
+    assert again.scores == result.scores
+
+
+def test_bivlc_decisions_equal_the_officials_on_random_scores():
+    from degla.eval.tasks import bivlc
+
+    scores = torch.from_numpy(np.random.default_rng(1).integers(0, 3, (500, 4)).astype(np.float32))
+    ours = bivlc.decisions(scores)
+    out, _ = official.bivlc_evaluate(_FixedScores(scores), {"image_0": 0, "image_1": 1, "caption_0": 0,
+                                                            "caption_1": 1})
+    for key, values in zip(("i2t", "t2i", "group", "ipos_2t", "ineg_2t", "tpos_2i", "tneg_2i"), out):
+        assert ours[key].tolist() == [bool(v) for v in values], key
+    assert 20 < ours["group"].sum() < 480
+
+
+class _FixedScores:
+    """A 'model' whose embeddings give `evaluate_BiVLC` chosen scores: images e0 and e1 of a 2-d space per row,
+    captions holding the row's scores (s(c0,i0), s(c0,i1)) and (s(c1,i0), s(c1,i1)); the diagonal of the
+    caption @ image products is then exactly those scores."""
+
+    def __init__(self, scores):
+        self.scores = scores  # [N, 4] in winoground's order c0_i0, c1_i0, c0_i1, c1_i1
+
+    def encode_image(self, which):
+        n = len(self.scores)
+        return torch.zeros(n, 2 * n).index_put_((torch.arange(n), 2 * torch.arange(n) + which), torch.tensor(1.0))
+
+    def encode_text(self, which):
+        n, s = len(self.scores), self.scores
+        out = torch.zeros(n, 2 * n)
+        i0, i1 = (s[:, 0], s[:, 2]) if which == 0 else (s[:, 1], s[:, 3])
+        out[torch.arange(n), 2 * torch.arange(n)], out[torch.arange(n), 2 * torch.arange(n) + 1] = i0, i1
+        return out

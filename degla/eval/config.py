@@ -103,6 +103,11 @@ class EvalDataConfig:
         "Type."})
     mmvp_vlm_hub_id: str | None = field(default=None, metadata={"help": "Hub dataset of MMVP-VLM, e.g. MMVP/MMVP_VLM "
         "(its files downloaded with huggingface_hub; network). Instead of --mmvp_vlm_dir."})
+    bivlc_dir: str | None = field(default=None, metadata={"help": "Local copy of BiVLC: a datasets save_to_disk "
+        "folder or parquet files with the Hub dataset's columns (image, caption, negative_caption, negative_image, "
+        "type, subtype)."})
+    bivlc_hub_id: str | None = field(default=None, metadata={"help": "Hub dataset of BiVLC, e.g. imirandam/BiVLC "
+        "(split test; network). Instead of --bivlc_dir."})
 
     def __post_init__(self):
         for f in fields(self):
