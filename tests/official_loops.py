@@ -777,3 +777,72 @@ def bivlc_main(model, dataset, batch_size: int = 1000) -> dict:
         per_type[t] = {n: 100 * (sum(lists[n][i].item() for i in idx) / len(idx)) for n in names}
     return {"decisions": {n: [bool(x) for x in v] for n, v in lists.items()}, "overall": overall,
             "per_type": per_type, "scores": torch.cat(all_scores)}
+
+
+# ----------------------------------------------------------------------------------------------------------- SPEC
+# wjpoom/SPEC @ ad982a42d023581fae256608a7f812ec1c64ef94: spec/dataset.py (`Image2TextDataset`,
+# `Text2ImageDataset`, `get_data`: batches of batch_size in file order), spec/models/clip_wrapper.py
+# (`CLIPWrapper.i2t_evaluate`, `t2i_evaluate`: normalised embeddings, einsum, `argmax(dim=-1)` against the label)
+# and spec/eval.py (per subset accuracies, their mean over the selected subsets). `rearrange` is written as reshape.
+@torch.no_grad()
+def spec_i2t_evaluate(model, subset_root, batch_size):
+    sample_list = json.load(open(os.path.join(subset_root, 'image2text.json')))
+    i2t_scores, i2t_correct_num, total_num = [], 0, 0
+    for start in range(0, len(sample_list), batch_size):
+        batch = sample_list[start:start + batch_size]
+        bs = len(batch)
+        query_images = [Image.open(os.path.join(subset_root, s['query'])).convert('RGB') for s in batch]
+        image_embeddings = model.encode_image(query_images)  # B,D
+        candidate_texts = [s['keys'] for s in batch]
+        text_embeddings = model.encode_text([t for texts in candidate_texts for t in texts])  # BL,D
+        text_embeddings = text_embeddings.reshape(bs, -1, text_embeddings.shape[-1])  # B,L,D
+        batch_i2t_scores = torch.einsum('BD,BLD->BL', [image_embeddings, text_embeddings]).cpu()
+        i2t_scores.append(batch_i2t_scores)
+        gt_labels = torch.tensor([s['label'] for s in batch])
+        pred_labels = batch_i2t_scores.argmax(dim=-1)
+        correct_num = (gt_labels == pred_labels).sum()
+        i2t_correct_num += correct_num.item()
+        total_num += bs
+    i2t_scores = torch.cat(i2t_scores, dim=0)
+    i2t_acc = 100 * i2t_correct_num / total_num
+    return i2t_scores, i2t_acc
+
+
+@torch.no_grad()
+def spec_t2i_evaluate(model, subset_root, batch_size):
+    sample_list = json.load(open(os.path.join(subset_root, 'text2image.json')))
+    t2i_scores, t2i_correct_num, total_num = [], 0, 0
+    for start in range(0, len(sample_list), batch_size):
+        batch = sample_list[start:start + batch_size]
+        bs = len(batch)
+        query_texts = [s['query'] for s in batch]
+        text_embeddings = model.encode_text(query_texts)  # B,D
+        candidate_images = [Image.open(os.path.join(subset_root, img)).convert('RGB') for s in batch
+                            for img in s['keys']]
+        image_embeddings = model.encode_image(candidate_images)  # BK,D
+        image_embeddings = image_embeddings.reshape(bs, -1, image_embeddings.shape[-1])  # B,K,D
+        batch_t2i_scores = torch.einsum('BD,BKD->BK', [text_embeddings, image_embeddings]).cpu()
+        t2i_scores.append(batch_t2i_scores)
+        gt_labels = torch.tensor([s['label'] for s in batch])
+        pred_labels = batch_t2i_scores.argmax(dim=-1)
+        correct_num = (gt_labels == pred_labels).sum()
+        t2i_correct_num += correct_num.item()
+        total_num += bs
+    t2i_scores = torch.cat(t2i_scores, dim=0)
+    t2i_acc = 100 * t2i_correct_num / total_num
+    return t2i_scores, t2i_acc
+
+
+def spec_eval(model, data_root, subset_names, batch_size=64):
+    """eval.py's `main`: per subset {"accuracy", "scores"}, and the average over subsets of each direction."""
+    result, i2t_acc, t2i_acc, subset_num = {}, 0., 0., 0
+    for subset_name in subset_names:
+        subset_root = os.path.join(data_root, subset_name)
+        i2t_scores, i2t = spec_i2t_evaluate(model, subset_root, batch_size)
+        t2i_scores, t2i = spec_t2i_evaluate(model, subset_root, batch_size)
+        result[subset_name] = {"accuracy": {'i2t_accuracy': i2t, 't2i_accuracy': t2i},
+                               "scores": {'i2t_scores': i2t_scores, 't2i_scores': t2i_scores}}
+        i2t_acc += i2t
+        t2i_acc += t2i
+        subset_num += 1
+    return result, i2t_acc / subset_num, t2i_acc / subset_num

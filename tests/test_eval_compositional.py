@@ -494,3 +494,78 @@ class _FixedScores:
         i0, i1 = (s[:, 0], s[:, 2]) if which == 0 else (s[:, 1], s[:, 3])
         out[torch.arange(n), 2 * torch.arange(n)], out[torch.arange(n), 2 * torch.arange(n) + 1] = i0, i1
         return out
+
+
+# ------------------------------------------------------------------------------------------------------------ SPEC
+SPEC = os.path.join(FIXTURES, "spec")
+
+
+@pytest.fixture(scope="module")
+def spec_dir(setup):
+    from degla.eval.tasks import spec
+
+    from eval_helpers import placeholder_image
+
+    folder = setup["root"] / "spec" / "data"  # the subsets under data/, as some unpackings leave them
+    shutil.copytree(SPEC, folder)
+    for n, subset in enumerate(spec.SUBSETS):
+        i2t = json.load(open(folder / subset / "image2text.json"))
+        t2i = json.load(open(folder / subset / "text2image.json"))
+        for k, rel in enumerate([s["query"] for s in i2t] + [p for s in t2i for p in s["keys"]]):
+            placeholder_image(str(folder / subset / rel), seed=100 * n + k)
+    return str(folder.parent)
+
+
+def test_spec_matches_the_official_evaluation_item_by_item(setup, spec_dir):
+    from degla.eval.tasks import spec
+
+    result = _harness(setup, "spec", EvalDataConfig(spec_dir=spec_dir))
+    reference, i2t, t2i = official.spec_eval(setup["reference"], os.path.join(spec_dir, "data"), spec.SUBSETS,
+                                             batch_size=2)
+    for subset, ref in reference.items():
+        for direction in ("i2t", "t2i"):
+            ours = result.items[f"{subset}_{direction}"]
+            theirs = ref["scores"][f"{direction}_scores"]
+            assert (torch.stack(ours["scores"]) - theirs).abs().max() < SCORE_TOLERANCE, (subset, direction)
+            assert ours["correct"] == (theirs.argmax(dim=-1) == torch.tensor(ours["labels"])).tolist()
+            assert result.scores[f"{subset}_{direction}"] == pytest.approx(
+                ref["accuracy"][f"{direction}_accuracy"], abs=0.006), (subset, direction)
+    assert result.scores["i2t"] == pytest.approx(i2t, abs=0.006)
+    assert result.scores["t2i"] == pytest.approx(t2i, abs=0.006)
+
+
+def test_spec_ties_go_to_the_first_maximum_as_torch_argmax(tmp_path):
+    from degla.eval.tasks import spec
+
+    e = torch.eye(3)
+
+    class Encoder:
+        def encode_images(self, refs, task):
+            return e[[0] * len(refs)]
+
+        def encode_texts(self, texts, task):
+            return torch.stack([e[0] if t.startswith("same") else e[1] for t in texts])
+
+    (tmp_path / "existence").mkdir()
+    (tmp_path / "existence" / "image2text.json").write_text(json.dumps([
+        {"query": "a.jpg", "keys": ["other", "same 1", "same 2"], "label": 1},
+        {"query": "a.jpg", "keys": ["other", "same 1", "same 2"], "label": 2}]))
+    (tmp_path / "existence" / "text2image.json").write_text("[]")
+    result = spec.run(Encoder(), EvalDataConfig(spec_dir=str(tmp_path)))
+    assert result.items["existence_i2t"]["correct"] == [True, False]  # the first of two equal maxima wins
+    assert "absolute_size" in result.skipped and "i2t" not in result.scores
+    assert result.skipped["existence_t2i"] == "no sample"
+
+
+def test_spec_data_errors(tmp_path):
+    from degla.eval.tasks import spec
+
+    with pytest.raises(EvalDataError, match="one of --spec_dir and --spec_hub_id"):
+        TASKS["spec"].check(EvalDataConfig(spec_dir=str(tmp_path), spec_hub_id="wjpoom/SPEC"))
+    with pytest.raises(EvalDataError, match="holds none of the SPEC subsets"):
+        TASKS["spec"].check(EvalDataConfig(spec_dir=str(tmp_path)))
+    (tmp_path / "count").mkdir()
+    (tmp_path / "count" / "image2text.json").write_text(json.dumps([{"query": "a.jpg", "keys": ["x"], "label": 3}]))
+    (tmp_path / "count" / "text2image.json").write_text("[]")
+    with pytest.raises(ValueError, match="sample 0 should be"):
+        spec.load_subset(str(tmp_path / "count"))

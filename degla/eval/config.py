@@ -108,6 +108,11 @@ class EvalDataConfig:
         "type, subtype)."})
     bivlc_hub_id: str | None = field(default=None, metadata={"help": "Hub dataset of BiVLC, e.g. imirandam/BiVLC "
         "(split test; network). Instead of --bivlc_dir."})
+    spec_dir: str | None = field(default=None, metadata={"help": "SPEC data: the folder holding its six subset "
+        "folders (absolute_size, relative_size, absolute_spatial, relative_spatial, existence, count; each with "
+        "image2text.json and text2image.json), as the Hub dataset wjpoom/SPEC's data.zip unpacks."})
+    spec_hub_id: str | None = field(default=None, metadata={"help": "Hub dataset of SPEC, e.g. wjpoom/SPEC: its "
+        "data.zip downloaded and unpacked into degla's cache (network). Instead of --spec_dir."})
 
     def __post_init__(self):
         for f in fields(self):

@@ -181,6 +181,16 @@ def candidate_scores(encoder, task: str, refs: list, candidates: list[list[str]]
     return flat[torch.as_tensor(first_use, dtype=torch.long)].view(n, width)
 
 
+def ragged_scores(queries: torch.Tensor, candidates: torch.Tensor, widths: list[int]) -> list[torch.Tensor]:
+    """Per query i, the cosines of its own `widths[i]` candidates (the next `widths[i]` rows of `candidates`): for
+    benchmarks whose examples have different numbers of candidates."""
+    out, offset = [], 0
+    for query, width in zip(queries, widths):
+        out.append(candidates[offset : offset + width] @ query)
+        offset += width
+    return out
+
+
 def percent(x: float) -> float:
     return round(100.0 * x, 2)
 

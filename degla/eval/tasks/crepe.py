@@ -34,7 +34,7 @@ import torch
 
 from ..config import EvalDataConfig
 from ..encoder import ImageRef
-from .common import EvalDataError, EvalTask, Table, TaskResult, check_path, percent
+from .common import EvalDataError, EvalTask, Table, TaskResult, check_path, percent, ragged_scores
 
 SYST_TYPES = ("atom", "comp", "combined")
 SYST_SPLITS = ("seen", "unseen")
@@ -112,13 +112,8 @@ def caption_ranks(encoder, refs: list[ImageRef], candidates: list[list[str]]) ->
     higher). All images and texts go through the encoder in one call each."""
     img = encoder.encode_images(refs, task="crepe")
     txt = encoder.encode_texts([t for c in candidates for t in c], task="crepe")
-    scores, ranks, offset = [], [], 0
-    for i, cands in enumerate(candidates):
-        s = txt[offset : offset + len(cands)] @ img[i]
-        offset += len(cands)
-        scores.append(s)
-        ranks.append(int((s[1:] > s[0]).sum()))
-    return scores, ranks
+    scores = ragged_scores(img, txt, [len(c) for c in candidates])
+    return scores, [int((s[1:] > s[0]).sum()) for s in scores]
 
 
 def rank_metrics(ranks: list[int]) -> dict[str, float]:
