@@ -846,3 +846,16 @@ def spec_eval(model, data_root, subset_names, batch_size=64):
         t2i_acc += t2i
         subset_num += 1
     return result, i2t_acc / subset_num, t2i_acc / subset_num
+
+
+# ------------------------------------------------------------------------------------------------------ ColorSwap
+# Top34051/colorswap @ 4f2c9e40ab4cf9db9e4c7b89410d0b15dccb404a, vlm_eval.py: the text / image / group aggregation
+# of its `__main__` (text score: both images' answers right; image score: both captions' answers right; group: both;
+# each `sum / len * 100`). The answers of an image-text matching model are Winoground's rules on the four scores
+# (`winoground_text_correct` / `winoground_image_correct` above, caption_1/image_1 as c0/i0): the authors' CLIP
+# evaluation is a Colab notebook that could not be read here.
+def colorswap_aggregate(text_scores: list[bool], image_scores: list[bool]) -> dict[str, float]:
+    group_scores = [text_score and image_score for text_score, image_score in zip(text_scores, image_scores)]
+    return {"Text score": sum(text_scores) / len(text_scores) * 100,
+            "Image score": sum(image_scores) / len(image_scores) * 100,
+            "Group score": sum(group_scores) / len(group_scores) * 100}

@@ -421,28 +421,37 @@ def _photo_bytes(photo) -> dict:
     return {"bytes": buffer.getvalue(), "path": None}
 
 
-@pytest.fixture(scope="module")
-def bivlc_copies(setup):
-    """The Hub layout of imirandam/BiVLC from the fixture's rows: a save_to_disk DatasetDict and parquet files."""
+def _hub_copies(folder, rows: dict, image_columns: tuple[str, ...]) -> dict:
+    """A Hub dataset's layout from its columns (images as `datasets` Image bytes): a save_to_disk DatasetDict with
+    a `test` split and the parquet file of that split."""
     from datasets import Dataset, DatasetDict
     from datasets import Image as ImageFeature
 
+    ds = Dataset.from_dict(rows)
+    for column in image_columns:
+        ds = ds.cast_column(column, ImageFeature())
+    DatasetDict({"test": ds}).save_to_disk(str(folder / "saved"))
+    os.makedirs(folder / "parquet" / "data")
+    ds.to_parquet(str(folder / "parquet" / "data" / "test-00000-of-00001.parquet"))
+    return {"dataset": ds, "saved": str(folder / "saved"), "parquet": str(folder / "parquet")}
+
+
+@pytest.fixture(scope="module")
+def small_photos():
     from eval_helpers import real_photos
 
+    return [_photo_bytes(photo) for photo in list(real_photos().values())[:8]]
+
+
+@pytest.fixture(scope="module")
+def bivlc_copies(setup, small_photos):
+    """The Hub layout of imirandam/BiVLC from the fixture's rows."""
     records = [json.loads(line) for line in open(os.path.join(BIVLC, "records.jsonl"))]
-    all_photos = real_photos()
-    names = list(all_photos)
-    photos = {n: _photo_bytes(all_photos[n]) for n in names[:8]}
-    rows = {"image": [photos[names[i % 4]] for i in range(len(records))],
+    rows = {"image": [small_photos[i % 4] for i in range(len(records))],
             "caption": [r["caption"] for r in records], "negative_caption": [r["negative_caption"] for r in records],
-            "negative_image": [photos[names[4 + i % 4]] for i in range(len(records))],
+            "negative_image": [small_photos[4 + i % 4] for i in range(len(records))],
             "type": [r["type"] for r in records], "subtype": [r["subtype"] for r in records]}
-    ds = Dataset.from_dict(rows).cast_column("image", ImageFeature()).cast_column("negative_image", ImageFeature())
-    root = setup["root"] / "bivlc"
-    DatasetDict({"test": ds}).save_to_disk(str(root / "saved"))
-    os.makedirs(root / "parquet" / "data")
-    ds.to_parquet(str(root / "parquet" / "data" / "test-00000-of-00001.parquet"))
-    return {"dataset": ds, "saved": str(root / "saved"), "parquet": str(root / "parquet")}
+    return _hub_copies(setup["root"] / "bivlc", rows, ("image", "negative_image"))
 
 
 def test_bivlc_matches_the_official_evaluation_item_by_item(setup, bivlc_copies):
@@ -569,3 +578,45 @@ def test_spec_data_errors(tmp_path):
     (tmp_path / "count" / "text2image.json").write_text("[]")
     with pytest.raises(ValueError, match="sample 0 should be"):
         spec.load_subset(str(tmp_path / "count"))
+
+
+# ------------------------------------------------------------------------------------------------------- ColorSwap
+COLORSWAP = os.path.join(FIXTURES, "colorswap")
+
+
+@pytest.fixture(scope="module")
+def colorswap_copies(setup, small_photos):
+    records = [json.loads(line) for line in open(os.path.join(COLORSWAP, "records.jsonl"))]
+    rows = {k: [r[k] for r in records] for k in ("id", "caption_1", "caption_2", "image_source", "caption_source")}
+    rows["image_1"] = [small_photos[i % 8] for i in range(len(records))]
+    rows["image_2"] = [small_photos[(i + 3) % 8] for i in range(len(records))]
+    return _hub_copies(setup["root"] / "colorswap", rows, ("image_1", "image_2"))
+
+
+def test_colorswap_matches_winogrounds_rules_and_its_aggregation_item_by_item(setup, colorswap_copies):
+    from degla.eval.tasks import winoground
+
+    result = _harness(setup, "colorswap", EvalDataConfig(colorswap_dir=colorswap_copies["saved"]))
+    ds = colorswap_copies["dataset"]
+    examples = [{"image_0": ds[i]["image_1"], "image_1": ds[i]["image_2"], "caption_0": ds[i]["caption_1"],
+                 "caption_1": ds[i]["caption_2"]} for i in range(len(ds))]
+    reference = official.winoground_clip_scores(setup["reference"], examples)
+    ours = result.items["colorswap"]
+    expected = torch.tensor([[r[k] for k in winoground.SCORE_ORDER] for r in reference])
+    assert (ours["scores"] - expected).abs().max() < SCORE_TOLERANCE
+    text = [official.winoground_text_correct(r) for r in reference]
+    image = [official.winoground_image_correct(r) for r in reference]
+    assert ours["text"] == text and ours["image"] == image
+    aggregate = official.colorswap_aggregate(text, image)
+    for key, name in (("text", "Text score"), ("image", "Image score"), ("group", "Group score")):
+        assert result.scores[key] == pytest.approx(aggregate[name], abs=0.006), key
+    assert result.details["by_source"]["image_source"]["dalle3"]["count"] == 4
+    again = _harness(setup, "colorswap", EvalDataConfig(colorswap_dir=colorswap_copies["parquet"]))
+    assert again.scores == result.scores
+
+
+def test_colorswap_data_errors(tmp_path):
+    with pytest.raises(EvalDataError, match="one of --colorswap_dir and --colorswap_hub_id"):
+        TASKS["colorswap"].check(EvalDataConfig(colorswap_dir=str(tmp_path), colorswap_hub_id="stanfordnlp/colorswap"))
+    with pytest.raises(EvalDataError, match="holds no ColorSwap data"):
+        TASKS["colorswap"].check(EvalDataConfig(colorswap_dir=str(tmp_path)))

@@ -119,7 +119,7 @@ def test_unknown_task_and_unknown_option_are_rejected():
     assert parse_tasks("all") == ["all"]
     assert list(TASKS) == ["valse", "sugarcrepe", "aro", "zeroshot", "linear_probe", "retrieval",  # paper order
                            "winoground", "sugarcrepe_pp", "vl_checklist",  # then the benchmarks beyond it
-                           "whatsup", "crepe", "mmvp_vlm", "bivlc", "spec"]
+                           "whatsup", "crepe", "mmvp_vlm", "bivlc", "spec", "colorswap"]
     with pytest.raises(ValueError, match="unknown data option.*sugar_dir"):
         EvalDataConfig.from_dict({"sugar_dir": "x"})
 

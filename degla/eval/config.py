@@ -113,6 +113,12 @@ class EvalDataConfig:
         "image2text.json and text2image.json), as the Hub dataset wjpoom/SPEC's data.zip unpacks."})
     spec_hub_id: str | None = field(default=None, metadata={"help": "Hub dataset of SPEC, e.g. wjpoom/SPEC: its "
         "data.zip downloaded and unpacked into degla's cache (network). Instead of --spec_dir."})
+    colorswap_dir: str | None = field(default=None, metadata={"help": "Local copy of ColorSwap: a datasets "
+        "save_to_disk folder or parquet files with the Hub dataset's columns (id, image_1, image_2, caption_1, "
+        "caption_2, image_source, caption_source)."})
+    colorswap_hub_id: str | None = field(default=None, metadata={"help": "Hub dataset of ColorSwap, e.g. "
+        "stanfordnlp/colorswap (gated: accept its terms and log in; split test; network). Instead of "
+        "--colorswap_dir."})
 
     def __post_init__(self):
         for f in fields(self):

@@ -142,10 +142,10 @@ def _tag_values(field: str, value) -> list[str]:
     return [str(value)]
 
 
-def by_tag(records: list[dict], correct: dict[str, np.ndarray]) -> dict:
+def by_tag(records: list[dict], correct: dict[str, np.ndarray], fields: tuple[str, ...] = TAG_FIELDS) -> dict:
     """{field: {tag: {"count", "text", "image", "group"}}} over the examples carrying each tag."""
     out = {}
-    for field in TAG_FIELDS:
+    for field in fields:
         groups: dict[str, list[int]] = {}
         for i, rec in enumerate(records):
             for tag in _tag_values(field, rec.get(field)):
