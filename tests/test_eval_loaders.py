@@ -118,7 +118,8 @@ def test_unknown_task_and_unknown_option_are_rejected():
         parse_tasks("sugarcrep,aro")
     assert parse_tasks("all") == ["all"]
     assert list(TASKS) == ["valse", "sugarcrepe", "aro", "zeroshot", "linear_probe", "retrieval",  # paper order
-                           "winoground", "sugarcrepe_pp", "vl_checklist"]  # then the benchmarks beyond it
+                           "winoground", "sugarcrepe_pp", "vl_checklist",  # then the benchmarks beyond it
+                           "whatsup", "crepe", "mmvp_vlm", "bivlc", "spec", "colorswap"]
     with pytest.raises(ValueError, match="unknown data option.*sugar_dir"):
         EvalDataConfig.from_dict({"sugar_dir": "x"})
 

@@ -85,6 +85,41 @@ class EvalDataConfig:
         "in its sample config and in DCI's): the first MAX_NUM/2 entries with an image of each file are scored, "
         "as its ITC evaluation does; 0 scores every entry."})
 
+    # the field's compositional suite (--tasks compositional)
+    whatsup_dir: str | None = field(default=None, metadata={"help": "What'sUp data folder, as the official code "
+        "reads it (its data/): controlled_images_dataset.json + controlled_images/, controlled_clevr_dataset.json "
+        "+ controlled_clevr/, coco_qa_{one,two}_obj.json + val2017/ (else --coco_val2017_dir), "
+        "vg_qa_{one,two}_obj.json + vg_images/."})
+    crepe_dir: str | None = field(default=None, metadata={"help": "CREPE data (RAIVNLab/CREPE's data/ with its zips "
+        "unpacked): prod_hard_negatives/<atom|swap|negate>/prod_vg_hard_negs_<type>_complexity_<4..12>.csv and/or "
+        "syst_hard_negatives/syst_vg_hard_negs_<seen|unseen>_compounds_in_<dataset>.csv."})
+    crepe_vg_dir: str | None = field(default=None, metadata={"help": "Visual Genome images for CREPE: the folder "
+        "holding VG_100K/ and VG_100K_2/."})
+    crepe_train_dataset: str | None = field(default=None, metadata={"help": "cc12m, yfcc or laion: the model's "
+        "pretraining set, whose CREPE systematicity files are scored (the authors evaluate systematicity only on "
+        "models pretrained on these); without it only productivity runs."})
+    mmvp_vlm_dir: str | None = field(default=None, metadata={"help": "MMVP-VLM benchmark folder (the Hub dataset "
+        "MMVP/MMVP_VLM's files): Questions.csv beside 'MLLM_VLM Images/' (or MMVP_VLM_Images/) with one folder per "
+        "Type."})
+    mmvp_vlm_hub_id: str | None = field(default=None, metadata={"help": "Hub dataset of MMVP-VLM, e.g. MMVP/MMVP_VLM "
+        "(its files downloaded with huggingface_hub; network). Instead of --mmvp_vlm_dir."})
+    bivlc_dir: str | None = field(default=None, metadata={"help": "Local copy of BiVLC: a datasets save_to_disk "
+        "folder or parquet files with the Hub dataset's columns (image, caption, negative_caption, negative_image, "
+        "type, subtype)."})
+    bivlc_hub_id: str | None = field(default=None, metadata={"help": "Hub dataset of BiVLC, e.g. imirandam/BiVLC "
+        "(split test; network). Instead of --bivlc_dir."})
+    spec_dir: str | None = field(default=None, metadata={"help": "SPEC data: the folder holding its six subset "
+        "folders (absolute_size, relative_size, absolute_spatial, relative_spatial, existence, count; each with "
+        "image2text.json and text2image.json), as the Hub dataset wjpoom/SPEC's data.zip unpacks."})
+    spec_hub_id: str | None = field(default=None, metadata={"help": "Hub dataset of SPEC, e.g. wjpoom/SPEC: its "
+        "data.zip downloaded and unpacked into degla's cache (network). Instead of --spec_dir."})
+    colorswap_dir: str | None = field(default=None, metadata={"help": "Local copy of ColorSwap: a datasets "
+        "save_to_disk folder or parquet files with the Hub dataset's columns (id, image_1, image_2, caption_1, "
+        "caption_2, image_source, caption_source)."})
+    colorswap_hub_id: str | None = field(default=None, metadata={"help": "Hub dataset of ColorSwap, e.g. "
+        "stanfordnlp/colorswap (gated: accept its terms and log in; split test; network). Instead of "
+        "--colorswap_dir."})
+
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)

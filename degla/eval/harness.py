@@ -16,14 +16,19 @@ from .tasks import TASKS, EvalDataError, EvalTask
 DEFAULT_CACHE_DIR = degla_cache_dir("eval_features")
 
 
+SUITE = "compositional"  # `--tasks compositional`: every compositional benchmark (a task with `suite` columns)
+
+
 def parse_tasks(tasks) -> list[str]:
-    """`"sugarcrepe,aro"` or a list -> validated list of names; `"all"` -> `["all"]` (see `plan_tasks`)."""
+    """`"sugarcrepe,aro"` or a list -> validated list of names; `"all"` -> `["all"]`; `"compositional"` may stand
+    alone or beside task names (see `plan_tasks`)."""
     names = [t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks) if t.strip()]
     if names == ["all"]:
         return names
-    unknown = [t for t in names if t not in TASKS]
+    unknown = [t for t in names if t not in TASKS and t != SUITE]
     if unknown:
-        raise EvalDataError(f"--tasks: unknown task(s) {unknown}; valid tasks: {', '.join(TASKS)} (or 'all')")
+        raise EvalDataError(f"--tasks: unknown task(s) {unknown}; valid tasks: {', '.join(TASKS)} (or 'all', or "
+                            f"'{SUITE}')")
     if not names:
         raise EvalDataError(f"--tasks: no task given; valid tasks: {', '.join(TASKS)}")
     return names
@@ -34,7 +39,8 @@ def plan_tasks(tasks, data: EvalDataConfig) -> list[EvalTask]:
 
     Every task's `check` runs, so a data option that names a missing path is an error even for a task that was not
     asked for. A task asked for by name must have data (`EvalDataError` naming its options otherwise); `"all"`
-    means every task whose data is given, and at least one must be."""
+    means every task whose data is given, and at least one must be; `"compositional"` every compositional
+    benchmark (a task with `suite` columns) whose data is given, and at least one must be."""
     names = parse_tasks(tasks)
     has_data = {name: task.check(data) for name, task in TASKS.items()}
     if names == ["all"]:
@@ -43,11 +49,16 @@ def plan_tasks(tasks, data: EvalDataConfig) -> list[EvalTask]:
             raise EvalDataError("no evaluation data given: pass the data options of at least one task "
                                 "(scripts/evaluate_clip.py --help lists them)")
         return chosen
-    missing = [n for n in names if not has_data[n]]
+    suite = [n for n, task in TASKS.items() if task.suite and has_data[n]] if SUITE in names else []
+    if SUITE in names and not suite:
+        raise EvalDataError(f"--tasks {SUITE}: no compositional benchmark has data: pass the data options of at "
+                            "least one of " + ", ".join(n for n, t in TASKS.items() if t.suite)
+                            + " (scripts/evaluate_clip.py --help lists them)")
+    missing = [n for n in names if n != SUITE and not has_data[n]]
     if missing:
         raise EvalDataError("; ".join(f"task {n!r} was asked for but has no data: pass "
                                       f"{' / '.join('--' + o for o in TASKS[n].data_options)}" for n in missing))
-    return [TASKS[n] for n in TASKS if n in names]
+    return [TASKS[n] for n in TASKS if n in names or n in suite]
 
 
 def model_label(name_or_path: str) -> str:

@@ -22,7 +22,8 @@ class EvaluateArguments:
         "dual encoder checkpoint (CLIP, SigLIP, SigLIP 2, ALIGN, ...: AutoModel with get_image_features and "
         "get_text_features) with its processor (safetensors weights)."})
     tasks: str = field(default="all", metadata={"help": f"Comma-separated tasks, or all (every task whose data is "
-        f"given). A task named here must have its data. Tasks: {TASKS_HELP}."})
+        f"given), or compositional (every compositional benchmark whose data is given). A task named here must have "
+        f"its data. Tasks: {TASKS_HELP}."})
     output_dir: str = field(default="eval_results", metadata={"help": "Where results.json, results.md and "
         "run_info.json are written. A folder that already holds results is refused (nothing is loaded) unless "
         "--overwrite_output_dir."})

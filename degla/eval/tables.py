@@ -16,6 +16,27 @@ COMPOSITIONAL_WIDER = (*COMPOSITIONAL, ("sugarcrepe_pp", "itt_avg"), ("vl_checkl
 WIDER_ONLY = tuple(t for t, _ in COMPOSITIONAL_WIDER[len(COMPOSITIONAL):])
 
 
+def field_suite_columns(runs: dict[str, dict]) -> list[tuple[str, str, str]]:
+    """(task, header, result key) of every compositional benchmark's headline (its `EvalTask.suite`) that some run
+    has, in task order."""
+    return [(name, header, key) for name, task in TASKS.items() for header, key in task.suite
+            if any(key in r.get(name, {}) for r in runs.values())]
+
+
+def render_field_suite(runs: dict[str, dict]) -> list[str]:
+    """The field-suite table: one row per run, one column per compositional benchmark's headline score; written
+    when some run has a compositional benchmark beyond the paper's three (whose averages figure 5 already shows)."""
+    columns = field_suite_columns(runs)
+    paper = {t for t, _ in COMPOSITIONAL}
+    if not any(task not in paper for task, _, _ in columns):
+        return []
+    lines = ["## Field suite: compositional benchmarks (headline scores)\n",
+             "| Model | " + " | ".join(h for _, h, _ in columns) + " |", "|---|" + "---:|" * len(columns)]
+    for run, results in runs.items():
+        lines.append(f"| {run} | " + " | ".join(_fmt(results.get(t, {}).get(k)) for t, _, k in columns) + " |")
+    return [*lines, ""]
+
+
 def _average_parts(results: dict, benchmarks) -> list[str]:
     return [t for t, key in benchmarks if key in results.get(t, {})]
 
@@ -97,6 +118,7 @@ def render_markdown(runs: dict[str, dict]) -> str:
                 row += f" {_fmt(wider_compositional_average(runs[run]))}{_parts_note(runs[run], COMPOSITIONAL_WIDER)} |"
             parts.append(row)
         parts.append("")
+    parts += render_field_suite(runs)
     return "\n".join(parts)
 
 

@@ -157,6 +157,7 @@ TASK = EvalTask(
     order=3, run=run, check=check,
     description="ARO: VG-Relation, VG-Attribution (true vs false caption), COCO/Flickr30k-Order (caption vs 4 "
                 "word-order perturbations)",
+    suite=(("ARO", "avg"),),
     table=Table("Table 4: ARO", (("Relation", "vg_relation"), ("Attribute", "vg_attribution"),
                                  ("COCO-order", "coco_order"), ("Flickr-order", "flickr30k_order"), ("Avg.", "avg"))),
 )

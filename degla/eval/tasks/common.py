@@ -54,6 +54,8 @@ class EvalTask:
         table: its results table (title and columns).
         order: position among the tasks (the paper's table order): tasks run and tables print in this order.
         data_options: the `EvalDataConfig` fields that give the task its data (named in `--help` and errors).
+        suite: the task's headline column(s) in the field-suite table, (header, result key) pairs; a task with
+            one is a compositional benchmark, run by `--tasks compositional`.
     """
 
     name: str
@@ -63,6 +65,7 @@ class EvalTask:
     table: Table
     order: int
     data_options: tuple[str, ...]
+    suite: tuple[tuple[str, str], ...] = ()
 
 
 def check_path(path: str | None, option: str, kind: str = "folder") -> bool:
@@ -176,6 +179,16 @@ def candidate_scores(encoder, task: str, refs: list, candidates: list[list[str]]
     flat = torch.zeros(n * width)
     flat[scored] = (img[scored // max(width, 1)] * txt[scored]).sum(-1)  # one score per distinct pair
     return flat[torch.as_tensor(first_use, dtype=torch.long)].view(n, width)
+
+
+def ragged_scores(queries: torch.Tensor, candidates: torch.Tensor, widths: list[int]) -> list[torch.Tensor]:
+    """Per query i, the cosines of its own `widths[i]` candidates (the next `widths[i]` rows of `candidates`): for
+    benchmarks whose examples have different numbers of candidates."""
+    out, offset = [], 0
+    for query, width in zip(queries, widths):
+        out.append(candidates[offset : offset + width] @ query)
+        offset += width
+    return out
 
 
 def percent(x: float) -> float:

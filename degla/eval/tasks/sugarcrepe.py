@@ -55,6 +55,7 @@ TASK = EvalTask(
     name="sugarcrepe", data_options=("sugarcrepe_dir", "coco_val2017_dir"),
     order=2, run=run, check=check,
     description="SugarCrepe: image-to-text, the caption against its hard negative (7 subsets, replace/swap/add)",
+    suite=(("SugarCrepe", "avg"),),
     table=Table("Table 3: SugarCrepe", (
         ("Replace Object", "replace_obj"), ("Replace Attribute", "replace_att"), ("Replace Relation", "replace_rel"),
         ("REPLACE Avg.", "replace"), ("Swap Object", "swap_obj"), ("Swap Attribute", "swap_att"),

@@ -105,5 +105,6 @@ TASK = EvalTask(
     order=8, run=run, check=check,
     description="SugarCrepe++: two positive captions against one negative, image-to-text (ITT) and text-only (TOT), "
                 "5 subsets (beyond the paper)",
+    suite=(("SugarCrepe++ ITT", "itt_avg"),),
     table=Table("SugarCrepe++ (beyond the paper)", _columns("itt") + _columns("tot")),
 )

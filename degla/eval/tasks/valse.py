@@ -96,6 +96,7 @@ TASK = EvalTask(
                                 "valse_visdial_dir", "valse_coco2014_dir"),
     order=1, run=run, check=check,
     description="VALSE: the caption against its foil, 11 instruments (validated examples only)",
+    suite=(("VALSE", "avg"),),
     table=Table("Table 2: VALSE", (
         ("Existence", "existence"), ("Plurality", "plurality"), ("Counting", "counting"),
         ("Sp.rel.", "spatial_relations"), ("Action repl.", "action_replacement"), ("Actant swap", "actant_swap"),

@@ -173,6 +173,7 @@ TASK = EvalTask(
     order=9, run=run, check=check,
     description="VL-CheckList: Object / Attribute / Relation, the first positive against the first negative "
                 "caption (ITC, 51 files over VG, VAW, SWiG, HAKE; beyond the paper)",
+    suite=(("VL-CheckList", "avg"),),
     table=Table("VL-CheckList (beyond the paper)", tuple((h, k) for k, (_, h, _) in TYPES.items()) + (
         ("Object", "object"), ("Attribute", "attribute"), ("Relation", "relation"), ("Avg.", "avg"))),
 )

@@ -19,7 +19,6 @@ visual secondary tags), as in the paper's tables 4-5, go to run_info.json (`deta
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from collections import Counter
@@ -29,7 +28,9 @@ import torch
 
 from ..config import EvalDataConfig
 from ..encoder import DatasetImageRef, ImageRef
+from . import hub_layout
 from .common import EvalDataError, EvalTask, Table, TaskResult, check_path, percent
+from .hub_layout import has_local_copy, image_refs, load_local_copy, require_columns
 
 COLUMNS = ("id", "image_0", "image_1", "caption_0", "caption_1", "tag", "secondary_tag", "num_main_preds",
            "collapsed_tag")
@@ -43,14 +44,6 @@ def _release_folder(path: str) -> str | None:
         if os.path.isfile(os.path.join(folder, "examples.jsonl")):
             return folder
     return None
-
-
-def _parquet_files(path: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True))
-
-
-def _is_saved_dataset(path: str) -> bool:
-    return any(os.path.isfile(os.path.join(path, n)) for n in ("dataset_info.json", "state.json", "dataset_dict.json"))
 
 
 def _image_file(images_dir: str, name: str) -> str:
@@ -87,51 +80,26 @@ def load_release(folder: str) -> tuple[list[dict], list[ImageRef], list[ImageRef
 
 def load_dataset_rows(ds, source: str) -> tuple[list[dict], list[DatasetImageRef], list[DatasetImageRef]]:
     """A `datasets.Dataset` with the Hub dataset's columns (images decoded only when encoded)."""
-    missing = [c for c in COLUMNS if c not in ds.column_names]
-    if missing:
-        raise ValueError(f"{source}: the dataset lacks column(s) {missing} (has {ds.column_names}; expected the "
-                         f"columns of facebook/winoground: {list(COLUMNS)})")
+    require_columns(ds, COLUMNS, source, "facebook/winoground")
     records = ds.remove_columns(["image_0", "image_1"]).to_list()
-    fingerprint = getattr(ds, "_fingerprint", "") or source
-    refs = [[DatasetImageRef(f"{source}/{i}/image_{k}", dataset=ds, index=i, column=f"image_{k}",
-                             fingerprint=fingerprint) for i in range(len(ds))] for k in (0, 1)]
-    return records, refs[0], refs[1]
-
-
-def _test_split(loaded, source: str):
-    """A DatasetDict's `test` split (the only split of facebook/winoground), or the Dataset itself."""
-    import datasets
-
-    if isinstance(loaded, datasets.DatasetDict):
-        if "test" not in loaded:
-            raise ValueError(f"{source}: no `test` split (splits: {list(loaded)})")
-        return loaded["test"]
-    return loaded
+    return records, image_refs(ds, source, "image_0"), image_refs(ds, source, "image_1")
 
 
 def load_local(path: str):
     """`--winoground_dir`: the release layout, a `save_to_disk` folder or parquet files, in that order."""
-    import datasets
-
     folder = _release_folder(path)
     if folder is not None:
         return load_release(folder)
-    if _is_saved_dataset(path):
-        return load_dataset_rows(_test_split(datasets.load_from_disk(path), path), f"local://{path}")
-    files = _parquet_files(path)
-    if files:
-        ds = datasets.load_dataset("parquet", data_files=files, split="train")
-        return load_dataset_rows(ds.cast_column("image_0", datasets.Image()).cast_column("image_1", datasets.Image()),
-                                 f"local://{path}")
+    copy = load_local_copy(path, ("image_0", "image_1"))
+    if copy is not None:
+        return load_dataset_rows(*copy)
     raise EvalDataError(f"--winoground_dir {path} holds no Winoground data: expected examples.jsonl + images/ (the "
                         "release layout, or under data/), a datasets save_to_disk folder, or parquet files with "
                         f"the columns {', '.join(COLUMNS)}")
 
 
 def load_hub(hub_id: str):
-    import datasets
-
-    return load_dataset_rows(datasets.load_dataset(hub_id, split="test"), f"hf://{hub_id}/test")
+    return load_dataset_rows(*hub_layout.load_hub(hub_id))
 
 
 def check(data: EvalDataConfig) -> bool:
@@ -141,19 +109,19 @@ def check(data: EvalDataConfig) -> bool:
         return True
     if not check_path(data.winoground_dir, "winoground_dir"):
         return False
-    if not (_release_folder(data.winoground_dir) or _is_saved_dataset(data.winoground_dir)
-            or _parquet_files(data.winoground_dir)):
+    if not (_release_folder(data.winoground_dir) or has_local_copy(data.winoground_dir)):
         raise EvalDataError(f"--winoground_dir {data.winoground_dir} holds no Winoground data: expected "
                             "examples.jsonl + images/, a datasets save_to_disk folder, or parquet files")
     return True
 
 
-def example_scores(encoder, refs0: list, refs1: list, captions0: list[str], captions1: list[str]) -> torch.Tensor:
+def example_scores(encoder, refs0: list, refs1: list, captions0: list[str], captions1: list[str],
+                   task: str = "winoground") -> torch.Tensor:
     """[N, 4] cosine similarities in `SCORE_ORDER` (c0_i0, c1_i0, c0_i1, c1_i1); every image and caption encoded
     once (de-duplicated and cached by the encoder)."""
     n = len(refs0)
-    img = encoder.encode_images(list(refs0) + list(refs1), task="winoground")
-    txt = encoder.encode_texts(list(captions0) + list(captions1), task="winoground")
+    img = encoder.encode_images(list(refs0) + list(refs1), task=task)
+    txt = encoder.encode_texts(list(captions0) + list(captions1), task=task)
     i0, i1, c0, c1 = img[:n], img[n:], txt[:n], txt[n:]
     return torch.stack([(c0 * i0).sum(-1), (c1 * i0).sum(-1), (c0 * i1).sum(-1), (c1 * i1).sum(-1)], dim=1)
 
@@ -174,10 +142,10 @@ def _tag_values(field: str, value) -> list[str]:
     return [str(value)]
 
 
-def by_tag(records: list[dict], correct: dict[str, np.ndarray]) -> dict:
+def by_tag(records: list[dict], correct: dict[str, np.ndarray], fields: tuple[str, ...] = TAG_FIELDS) -> dict:
     """{field: {tag: {"count", "text", "image", "group"}}} over the examples carrying each tag."""
     out = {}
-    for field in TAG_FIELDS:
+    for field in fields:
         groups: dict[str, list[int]] = {}
         for i, rec in enumerate(records):
             for tag in _tag_values(field, rec.get(field)):
@@ -211,5 +179,6 @@ TASK = EvalTask(
     name="winoground", data_options=("winoground_dir", "winoground_hub_id"),
     order=7, run=run, check=check,
     description="Winoground: text, image and group scores over two images and two captions (beyond the paper)",
+    suite=(("Winoground text", "text"), ("Winoground image", "image"), ("Winoground group", "group")),
     table=Table("Winoground (beyond the paper)", (("Text", "text"), ("Image", "image"), ("Group", "group"))),
 )
