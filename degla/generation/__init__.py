@@ -1,4 +1,4 @@
-"""Hard-negative caption generation (DeGLA section 3.2): the five rewrite rules, the paper"s
+"""Hard-negative caption generation (DeGLA section 3.2): the five rewrite rules, the paper's
 prompt, an exemplar bank, a validator, a rule-based generator, and batched LLM generation
 through ``transformers.pipeline("text-generation")`` into a ``datasets`` dataset."""
 
