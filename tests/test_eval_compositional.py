@@ -285,62 +285,6 @@ def test_crepe_data_errors(tmp_path, crepe_data):
         crepe.load_file(str(bad), "hard_negs", crepe_data.crepe_vg_dir)
 
 
-# ------------------------------------------------------------------------------------------- the suite end to end
-def _suite_data(setup, crepe_data) -> EvalDataConfig:
-    import dataclasses
-
-    return dataclasses.replace(crepe_data, whatsup_dir=setup["data"].whatsup_dir)
-
-
-def test_report_shows_the_field_suite_for_several_model_families(setup, crepe_data, tmp_path):
-    """`--tasks compositional` through `evaluate_model` for a tiny SigLIP and a tiny ALIGN, then scripts/report.py:
-    one field-suite row per run, each equal to its results.json."""
-    from degla.cli import run
-    from degla.eval.report import REPORT
-
-    from dual_encoder_helpers import save_tiny_align, save_tiny_siglip
-
-    outs = []
-    for family, save in (("siglip", save_tiny_siglip), ("align", save_tiny_align)):
-        out = tmp_path / f"eval-{family}"
-        evaluate_model(save(str(tmp_path / f"tiny-{family}")), "compositional", _suite_data(setup, crepe_data),
-                       output_dir=str(out), cache_dir=None, batch_size=32, show_progress=False, verbose=False)
-        outs.append(str(out))
-    run(REPORT, ["--runs", *outs, "--output_dir", str(tmp_path / "report")])
-    rows = _table(open(tmp_path / "report" / "report.md").read(),
-                  "Field suite: compositional benchmarks (headline scores)")
-    assert rows[0] == ["Model", "What'sUp", "CREPE prod. R@1"]
-    assert [r[0] for r in rows[1:]] == ["tiny-siglip (SigLIP)", "tiny-align (ALIGN)"]
-    for row, out in zip(rows[1:], outs):
-        results = json.load(open(os.path.join(out, "results.json")))
-        assert set(results) == {"whatsup", "crepe"}
-        assert row[1:] == [f"{results['whatsup']['avg']:.1f}", f"{results['crepe']['prod']:.1f}"]
-
-
-@pytest.mark.slow
-def test_cli_runs_the_compositional_suite_end_to_end(setup, crepe_data, tmp_path):
-    import subprocess
-    import sys
-
-    d = _suite_data(setup, crepe_data)
-    out = tmp_path / "run"
-    args = ["--model_name_or_path", setup["model_dir"], "--tasks", "compositional", "--output_dir", str(out),
-            "--cache_dir", "none", "--no_progress", "--num_workers", "0", "--whatsup_dir", d.whatsup_dir,
-            "--crepe_dir", d.crepe_dir, "--crepe_vg_dir", d.crepe_vg_dir, "--crepe_train_dataset", "laion"]
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "evaluate_clip.py"), *args],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads((out / "results.json").read_text())
-    assert set(results) == {"whatsup", "crepe"}
-    assert {"controlled_a_pair", "controlled_b_set", "whatsup", "coco_spatial", "gqa_spatial", "avg"} <= set(
-        results["whatsup"])
-    assert {"prod", "syst", "prod_negate_12", "syst_unseen_combined"} <= set(results["crepe"])
-    md = (out / "results.md").read_text()
-    for title in ("What'sUp (beyond the paper)", "CREPE (beyond the paper): Recall@1",
-                  "Field suite: compositional benchmarks (headline scores)"):
-        assert title in md
-
-
 # -------------------------------------------------------------------------------------------------------- MMVP-VLM
 MMVP_VLM = os.path.join(FIXTURES, "mmvp_vlm")
 
@@ -618,5 +562,109 @@ def test_colorswap_matches_winogrounds_rules_and_its_aggregation_item_by_item(se
 def test_colorswap_data_errors(tmp_path):
     with pytest.raises(EvalDataError, match="one of --colorswap_dir and --colorswap_hub_id"):
         TASKS["colorswap"].check(EvalDataConfig(colorswap_dir=str(tmp_path), colorswap_hub_id="stanfordnlp/colorswap"))
-    with pytest.raises(EvalDataError, match="holds no ColorSwap data"):
+    with pytest.raises(EvalDataError, match="holds no data of stanfordnlp/colorswap"):
         TASKS["colorswap"].check(EvalDataConfig(colorswap_dir=str(tmp_path)))
+
+
+# ------------------------------------------------------------------------------- one encoding across the suite
+def test_an_image_two_benchmarks_share_is_encoded_once_per_run(setup, sugarcrepe_dir, tmp_path):
+    """WhatsUp's COCO-QA read from --coco_val2017_dir, the folder SugarCrepe reads: in one run its images come from
+    memory (SugarCrepe encoded them), with the same features; the disk cache still holds each task's own list, so
+    a later run of WhatsUp alone reads its features from the cache."""
+    from degla.eval.tasks import sugarcrepe
+
+    from eval_helpers import placeholder_image
+
+    names = sorted({r["filename"] for n in sugarcrepe.SUBSETS
+                    for r in json.load(open(os.path.join(sugarcrepe_dir, f"{n}.json"))).values()})
+    for i, name in enumerate(names):
+        placeholder_image(str(tmp_path / "coco" / name), seed=i)
+    (tmp_path / "whatsup").mkdir()
+    (tmp_path / "whatsup" / "coco_qa_one_obj.json").write_text(json.dumps(
+        [[int(name[:-4]), f"A photo of a dog on the {side}", f"A photo of a dog on the {other}"]
+         for name, (side, other) in zip(names[:6], [("left", "right"), ("right", "left")] * 3)]))
+    data = EvalDataConfig(sugarcrepe_dir=sugarcrepe_dir, coco_val2017_dir=str(tmp_path / "coco"),
+                          whatsup_dir=str(tmp_path / "whatsup"))
+
+    def encoder(cache_dir=None):
+        return CLIPFeatureEncoder(setup["model"], setup["processor"], batch_size=32, show_progress=False,
+                                  num_workers=0, cache_dir=cache_dir)
+
+    suite = encoder(str(tmp_path / "cache"))
+    both = evaluate_model(suite, "sugarcrepe,whatsup", data, verbose=False)
+    stats = suite.stats["whatsup"]
+    assert (stats.images_unique, stats.images_shared, stats.images_encoded) == (6, 6, 0)
+    assert suite.stats["sugarcrepe"].images_encoded == len(names)
+    assert stats.as_dict()["encoded_per_unique_image"] == 1.0
+    alone = encoder()
+    assert evaluate_model(alone, "whatsup", data, verbose=False) == {"whatsup": both["whatsup"]}
+    assert alone.stats["whatsup"].images_encoded == 6  # without SugarCrepe before it, WhatsUp encodes its own
+    cached = encoder(str(tmp_path / "cache"))
+    evaluate_model(cached, "whatsup", data, verbose=False)
+    assert cached.stats["whatsup"].images_encoded == 0 and cached.stats["whatsup"].cache_misses == 0
+
+
+# ------------------------------------------------------------------------------------------- the suite end to end
+SUITE_TABLE = "Field suite: compositional benchmarks (headline scores)"
+
+
+@pytest.mark.slow
+def test_the_suite_end_to_end_for_two_families(setup, crepe_data, mmvp_dir, bivlc_copies, spec_dir,
+                                               colorswap_copies, tmp_path):
+    """scripts/evaluate_clip.py --tasks compositional on a tiny CLIP with every new benchmark's data, part of the
+    suite through `evaluate_model` for a tiny SigLIP, then scripts/report.py: one field-suite row per run (model
+    and family), each cell equal to its run's results.json."""
+    import subprocess
+    import sys
+
+    from degla.cli import run
+    from degla.eval.report import REPORT
+
+    from dual_encoder_helpers import save_tiny_siglip
+
+    data = {"whatsup_dir": setup["data"].whatsup_dir, "crepe_dir": crepe_data.crepe_dir,
+            "crepe_vg_dir": crepe_data.crepe_vg_dir, "crepe_train_dataset": "laion", "mmvp_vlm_dir": mmvp_dir,
+            "bivlc_dir": bivlc_copies["parquet"], "spec_dir": spec_dir, "colorswap_dir": colorswap_copies["saved"]}
+    clip_out, siglip_out = tmp_path / "clip", tmp_path / "siglip"
+    args = ["--model_name_or_path", setup["model_dir"], "--tasks", "compositional", "--output_dir", str(clip_out),
+            "--cache_dir", "none", "--no_progress", "--num_workers", "0"]
+    args += [a for k, v in data.items() for a in (f"--{k}", v)]
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "evaluate_clip.py"), *args],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tasks = {"whatsup", "crepe", "mmvp_vlm", "bivlc", "spec", "colorswap"}
+    clip = json.loads((clip_out / "results.json").read_text())
+    assert set(clip) == tasks
+    md = (clip_out / "results.md").read_text()
+    for task in tasks:
+        assert f"## {TASKS[task].table.title}" in md, task
+    some = {k: data[k] for k in ("whatsup_dir", "colorswap_dir")}  # another family on part of the suite
+    evaluate_model(save_tiny_siglip(str(tmp_path / "tiny-siglip")), "compositional", some,
+                   output_dir=str(siglip_out), cache_dir=None, batch_size=32, show_progress=False, verbose=False)
+    run(REPORT, ["--runs", str(clip_out), str(siglip_out), "--output_dir", str(tmp_path / "report")])
+    rows = _table(open(tmp_path / "report" / "report.md").read(), SUITE_TABLE)
+    columns = [(t, h, k) for t, task in TASKS.items() if t in tasks for h, k in task.suite]
+    assert rows[0] == ["Model", *(h for _, h, _ in columns)]
+    assert [r[0] for r in rows[1:]] == ["tiny-clip (CLIP)", "tiny-siglip (SigLIP)"]
+    for row, out in zip(rows[1:], (clip_out, siglip_out)):
+        results = json.loads((out / "results.json").read_text())
+        assert row[1:] == [f"{results[t][k]:.1f}" if t in results else "-" for t, _, k in columns]
+    assert rows[2].count("-") == 7  # SigLIP ran What'sUp and ColorSwap only: CREPE, MMVP-VLM, BiVLC x3, SPEC x2
+
+
+@pytest.mark.network
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("DEGLA_NETWORK_TESTS") != "1",
+                    reason="needs the Hugging Face Hub (and access to the gated stanfordnlp/colorswap) "
+                           "(DEGLA_NETWORK_TESTS=1)")
+@pytest.mark.parametrize("task, option, hub_id, counted", [
+    ("mmvp_vlm", "mmvp_vlm_hub_id", "MMVP/MMVP_VLM", ("mmvp_vlm", 135)),
+    ("bivlc", "bivlc_hub_id", "imirandam/BiVLC", ("bivlc", 2933)),
+    ("spec", "spec_hub_id", "wjpoom/SPEC", None),
+    ("colorswap", "colorswap_hub_id", "stanfordnlp/colorswap", ("colorswap", 300))])
+def test_the_hub_datasets_load(setup, task, option, hub_id, counted):
+    result = _harness(setup, task, EvalDataConfig(**{option: hub_id}))
+    if counted:
+        assert result.counts[counted[0]]["scored"] == counted[1]
+    else:
+        assert {"i2t", "t2i"} <= set(result.scores)

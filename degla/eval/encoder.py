@@ -92,38 +92,47 @@ class EncodingStats:
     """Counts for one task (over all its encoding calls).
 
     `images_unique` counts distinct images over the whole task; `images_encoded` those run through the model now;
-    `images_from_cache` those read from the feature cache. `encoded_per_unique_image` =
-    (encoded + from cache) / unique: 1.0 means each unique image went through the vision tower exactly once, in
-    this run or in the run that filled the cache; above 1.0 would mean duplicate work.
+    `images_from_cache` those read from the feature cache; `images_shared` those an earlier task of the same run
+    (the same encoder) had already encoded or read, taken from memory. `encoded_per_unique_image` =
+    (encoded + from cache + shared) / unique: 1.0 means each unique image went through the vision tower exactly
+    once, in this run or in the run that filled the cache; above 1.0 would mean duplicate work.
     """
 
     images_requested: int = 0
     images_unique: int = 0
     images_encoded: int = 0
     images_from_cache: int = 0
+    images_shared: int = 0
     texts_requested: int = 0
     texts_unique: int = 0
     texts_encoded: int = 0
     texts_from_cache: int = 0
+    texts_shared: int = 0
     cache_hits: int = 0
     cache_misses: int = 0
     _image_keys: set = field(default_factory=set, repr=False)
     _text_keys: set = field(default_factory=set, repr=False)
 
-    def add(self, kind: str, requested: int, unique_keys: list[str], encoded: bool, cached: bool | None):
+    def add(self, kind: str, requested: int, unique_keys: list[str], encoded: bool, cached: bool | None,
+            shared_keys: list[str] = ()):
+        """`unique_keys` of one call, of which `shared_keys` came from memory (an earlier call of this encoder);
+        the others were encoded now (`encoded`) or read from the cache file."""
         keys = self._image_keys if kind == "images" else self._text_keys
+        shared = set(shared_keys)
+        new_shared = len(shared - keys)  # a key this task already counted is not counted again
         keys.update(unique_keys)
         setattr(self, f"{kind}_requested", getattr(self, f"{kind}_requested") + requested)
         setattr(self, f"{kind}_unique", len(keys))
         done = f"{kind}_encoded" if encoded else f"{kind}_from_cache"
-        setattr(self, done, getattr(self, done) + len(unique_keys))
+        setattr(self, done, getattr(self, done) + len(unique_keys) - len(shared))
+        setattr(self, f"{kind}_shared", getattr(self, f"{kind}_shared") + new_shared)
         if cached is not None:
             self.cache_hits += int(cached)
             self.cache_misses += int(not cached)
 
     def as_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-        done = self.images_encoded + self.images_from_cache
+        done = self.images_encoded + self.images_from_cache + self.images_shared
         d["encoded_per_unique_image"] = round(done / self.images_unique, 4) if self.images_unique else None
         return d
 
@@ -192,6 +201,7 @@ class FeatureEncoder:
         self.image_processor = (as_openclip_image_processor(image_processor) if self.family.image == "openclip"
                                 else image_processor)
         self._fingerprint = None
+        self._memo: dict[str, dict] = {}  # kind -> {image key with its file's stamp, or text: feature}
 
     @classmethod
     def from_pretrained(cls, model_name_or_path: str, device: str | None = None, dtype=None,
@@ -253,8 +263,31 @@ class FeatureEncoder:
         return feats, False
 
     # ------------------------------------------------------------------ public API
+    def _features(self, kind: str, task: str, requested: int, unique: list[str], memo_keys: list, data_id: str,
+                  compute) -> torch.Tensor:
+        """Features of the `unique` keys: from the disk cache file of this list (`data_id`) when there is one, else
+        those an earlier call of this encoder already holds (`memo_keys`; e.g. another task of the suite sharing
+        COCO or VG images) from memory and the others through `compute(missing positions)`; all kept in memory."""
+        memo = self._memo.setdefault(kind, {})
+        missing = [i for i, k in enumerate(memo_keys) if k not in memo]
+
+        def assemble() -> torch.Tensor:
+            new = compute(missing) if missing or not unique else None
+            for i, f in zip(missing, new if new is not None else []):
+                memo[memo_keys[i]] = f
+            return torch.stack([memo[k] for k in memo_keys]) if unique else new
+
+        feats, from_cache = self._cached(kind, unique, data_id, assemble)
+        for k, f in zip(memo_keys, feats):
+            memo.setdefault(k, f)
+        shared = [] if from_cache else [unique[i] for i in sorted(set(range(len(unique))) - set(missing))]
+        self._stats(task).add(kind, requested, unique, encoded=not from_cache,
+                              cached=from_cache if self.cache_dir else None, shared_keys=shared)
+        return feats
+
     def encode_images(self, refs: Sequence[ImageRef], task: str = "default") -> torch.Tensor:
-        """Features [len(refs), D] in the order of `refs`; each unique reference is encoded at most once."""
+        """Features [len(refs), D] in the order of `refs`; each unique reference is encoded at most once, in this
+        call or in an earlier call of this encoder (for the same file size and modification time)."""
         unique, index = _dedup([r.key() for r in refs])
         by_key = {r.key(): r for r in refs}
         unique_refs = [by_key[k] for k in unique]
@@ -262,11 +295,10 @@ class FeatureEncoder:
             if not r.exists():
                 raise FileNotFoundError(f"[{task}] image not found: {r.path} (check the image folder option of this "
                                         "task, see scripts/evaluate.py --help)")
-        data_id = json.dumps([[r.key(), *r.stamp()] for r in unique_refs])
-        feats, from_cache = self._cached(
-            "images", unique, data_id, lambda: self._encode_image_batches(unique_refs, desc=f"{task}: images"))
-        self._stats(task).add("images", len(refs), unique, encoded=not from_cache,
-                              cached=from_cache if self.cache_dir else None)
+        stamps = [[r.key(), *r.stamp()] for r in unique_refs]
+        feats = self._features(
+            "images", task, len(refs), unique, [json.dumps(s) for s in stamps], json.dumps(stamps),
+            lambda missing: self._encode_image_batches([unique_refs[i] for i in missing], desc=f"{task}: images"))
         return feats[torch.as_tensor(index, dtype=torch.long)] if len(refs) else feats
 
     def prepare_text(self, text: str) -> str:
@@ -277,12 +309,11 @@ class FeatureEncoder:
 
     def encode_texts(self, texts: Sequence[str], task: str = "default") -> torch.Tensor:
         """Features [len(texts), D] in the order of `texts`; each unique text (after `prepare_text`) is encoded at
-        most once, so identical texts get identical features."""
+        most once (in this call or an earlier one of this encoder), so identical texts get identical features."""
         unique, index = _dedup([self.prepare_text(t) for t in texts])
-        feats, from_cache = self._cached(
-            "texts", unique, json.dumps(unique), lambda: self._encode_text_batches(unique, desc=f"{task}: texts"))
-        self._stats(task).add("texts", len(texts), unique, encoded=not from_cache,
-                              cached=from_cache if self.cache_dir else None)
+        feats = self._features(
+            "texts", task, len(texts), unique, unique, json.dumps(unique),
+            lambda missing: self._encode_text_batches([unique[i] for i in missing], desc=f"{task}: texts"))
         return feats[torch.as_tensor(index, dtype=torch.long)] if len(texts) else feats
 
     # ------------------------------------------------------------------ model calls

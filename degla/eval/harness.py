@@ -147,9 +147,11 @@ def evaluate_model(
                 ratio = st["encoded_per_unique_image"]
                 print(f"[{task.name}] {key}: {st['images_unique']} unique images ({st['images_requested']} "
                       f"references): {st['images_encoded']} encoded + {st['images_from_cache']} from cache"
+                      + (f" + {st['images_shared']} from earlier tasks" if st["images_shared"] else "")
                       + (f" (ratio {ratio:.2f})" if ratio is not None else "")
                       + f"; {st['texts_unique']} unique texts: {st['texts_encoded']} encoded + "
-                      f"{st['texts_from_cache']} from cache")
+                      f"{st['texts_from_cache']} from cache"
+                      + (f" + {st['texts_shared']} from earlier tasks" if st["texts_shared"] else ""))
     tables = render_markdown({label: results})
     if verbose:
         print("\n" + tables)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import EvalDataConfig
-from .common import EvalDataError, EvalTask, Table, TaskResult, check_path, percent
-from .hub_layout import has_local_copy, image_refs, load_hub, load_local_copy, require_columns
+from .common import EvalTask, Table, TaskResult, percent
+from .hub_layout import check_options, image_refs, load_from_options
 from .winoground import example_scores
 
 COLUMNS = ("image", "caption", "negative_caption", "negative_image", "type", "subtype")
@@ -42,29 +42,12 @@ def decisions(scores) -> dict[str, np.ndarray]:
 
 def load(data: EvalDataConfig):
     """(the dataset, its source name) from `--bivlc_hub_id` or `--bivlc_dir`."""
-    if data.bivlc_hub_id:
-        ds, source = load_hub(data.bivlc_hub_id)
-    else:
-        copy = load_local_copy(data.bivlc_dir, ("image", "negative_image"))
-        if copy is None:
-            raise EvalDataError(f"--bivlc_dir {data.bivlc_dir} holds no BiVLC data: expected a datasets "
-                                "save_to_disk folder or parquet files of imirandam/BiVLC")
-        ds, source = copy
-    require_columns(ds, COLUMNS, source, "imirandam/BiVLC")
-    return ds, source
+    return load_from_options(data.bivlc_dir, data.bivlc_hub_id, "bivlc", "imirandam/BiVLC",
+                             COLUMNS, ("image", "negative_image"))
 
 
 def check(data: EvalDataConfig) -> bool:
-    if data.bivlc_dir and data.bivlc_hub_id:
-        raise EvalDataError("pass one of --bivlc_dir and --bivlc_hub_id, not both")
-    if data.bivlc_hub_id:
-        return True
-    if not check_path(data.bivlc_dir, "bivlc_dir"):
-        return False
-    if not has_local_copy(data.bivlc_dir):
-        raise EvalDataError(f"--bivlc_dir {data.bivlc_dir} holds no BiVLC data: expected a datasets save_to_disk "
-                            "folder or parquet files of imirandam/BiVLC")
-    return True
+    return check_options(data.bivlc_dir, data.bivlc_hub_id, "bivlc", "imirandam/BiVLC")
 
 
 def run(encoder, data: EvalDataConfig, seed: int = 0) -> TaskResult:

@@ -20,37 +20,21 @@ from __future__ import annotations
 from collections import Counter
 
 from ..config import EvalDataConfig
-from .common import EvalDataError, EvalTask, Table, TaskResult, check_path, percent
-from .hub_layout import has_local_copy, image_refs, load_hub, load_local_copy, require_columns
+from .common import EvalTask, Table, TaskResult, percent
+from .hub_layout import check_options, image_refs, load_from_options
 from .winoground import by_tag, decisions, example_scores
 
 COLUMNS = ("id", "image_1", "image_2", "caption_1", "caption_2", "image_source", "caption_source")
 
 
 def load(data: EvalDataConfig):
-    if data.colorswap_hub_id:
-        ds, source = load_hub(data.colorswap_hub_id)
-    else:
-        copy = load_local_copy(data.colorswap_dir, ("image_1", "image_2"))
-        if copy is None:
-            raise EvalDataError(f"--colorswap_dir {data.colorswap_dir} holds no ColorSwap data: expected a datasets "
-                                "save_to_disk folder or parquet files of stanfordnlp/colorswap")
-        ds, source = copy
-    require_columns(ds, COLUMNS, source, "stanfordnlp/colorswap")
-    return ds, source
+    """(the dataset, its source name) from `--colorswap_hub_id` or `--colorswap_dir`."""
+    return load_from_options(data.colorswap_dir, data.colorswap_hub_id, "colorswap", "stanfordnlp/colorswap",
+                             COLUMNS, ("image_1", "image_2"))
 
 
 def check(data: EvalDataConfig) -> bool:
-    if data.colorswap_dir and data.colorswap_hub_id:
-        raise EvalDataError("pass one of --colorswap_dir and --colorswap_hub_id, not both")
-    if data.colorswap_hub_id:
-        return True
-    if not check_path(data.colorswap_dir, "colorswap_dir"):
-        return False
-    if not has_local_copy(data.colorswap_dir):
-        raise EvalDataError(f"--colorswap_dir {data.colorswap_dir} holds no ColorSwap data: expected a datasets "
-                            "save_to_disk folder or parquet files of stanfordnlp/colorswap")
-    return True
+    return check_options(data.colorswap_dir, data.colorswap_hub_id, "colorswap", "stanfordnlp/colorswap")
 
 
 def run(encoder, data: EvalDataConfig, seed: int = 0) -> TaskResult:

@@ -8,6 +8,7 @@ import glob
 import os
 
 from ..encoder import DatasetImageRef
+from .common import EvalDataError, check_path
 
 
 def parquet_files(path: str) -> list[str]:
@@ -68,3 +69,33 @@ def image_refs(ds, source: str, column: str) -> list[DatasetImageRef]:
     fingerprint = getattr(ds, "_fingerprint", "") or source
     return [DatasetImageRef(f"{source}/{i}/{column}", dataset=ds, index=i, column=column, fingerprint=fingerprint)
             for i in range(len(ds))]
+
+
+def check_options(local_dir: str | None, hub_id: str | None, option: str, hub_name: str) -> bool:
+    """A task's `check` for its `--<option>_dir` (a local copy) / `--<option>_hub_id` pair: False when neither is
+    given; an `EvalDataError` for both, or for a folder that holds no copy."""
+    if local_dir and hub_id:
+        raise EvalDataError(f"pass one of --{option}_dir and --{option}_hub_id, not both")
+    if hub_id:
+        return True
+    if not check_path(local_dir, f"{option}_dir"):
+        return False
+    if not has_local_copy(local_dir):
+        raise EvalDataError(f"--{option}_dir {local_dir} holds no data of {hub_name}: expected a datasets "
+                            "save_to_disk folder or parquet files")
+    return True
+
+
+def load_from_options(local_dir: str | None, hub_id: str | None, option: str, hub_name: str,
+                      columns: tuple[str, ...], image_columns: tuple[str, ...]):
+    """(dataset, source name) from `--<option>_hub_id` or `--<option>_dir`, with the Hub dataset's `columns`."""
+    if hub_id:
+        ds, source = load_hub(hub_id)
+    else:
+        copy = load_local_copy(local_dir, image_columns)
+        if copy is None:
+            raise EvalDataError(f"--{option}_dir {local_dir} holds no data of {hub_name}: expected a datasets "
+                                "save_to_disk folder or parquet files")
+        ds, source = copy
+    require_columns(ds, columns, source, hub_name)
+    return ds, source
