@@ -1,4 +1,4 @@
-"""The model card of the drop-in CLIP export (`<output_dir>/clip`): what was trained, on what, and how.
+"""The model card of the drop-in export (`<output_dir>/<family>`): what was trained, on what, and how.
 
 The objective's values come from the trained model's `DeGLAConfig` (never from the arguments that built it);
 the recipe from the training arguments. No local absolute path is written: a local model or data folder is
@@ -19,8 +19,12 @@ CARD_FILE, RECIPE_FILE = "README.md", "degla_training_args.json"
 
 
 def model_card_files(base_model: str, objective: dict, args: DeGLATrainingArguments, data_options: dict,
-                     train_source: str, data_summary: str, world_size: int) -> dict[str, str]:
-    """`README.md` (Hub model card: metadata, usage, objective, recipe, data) and the recipe as JSON."""
+                     train_source: str, data_summary: str, world_size: int, model_class: str = "CLIPModel",
+                     processor_class: str = "CLIPProcessor") -> dict[str, str]:
+    """`README.md` (Hub model card: metadata, usage, objective, recipe, data) and the recipe as JSON; the usage
+    loads the export with its own classes (`model_class`, `processor_class`)."""
+    family = model_class.removesuffix("Model")  # CLIP, Siglip, Siglip2
+    tag = family.lower()
     rows = {**objective, **{name: getattr(args, name) for name in RECIPE_FIELDS}, **data_options,
             "global batch": args.per_device_train_batch_size * world_size * args.gradient_accumulation_steps,
             "processes": world_size}
@@ -31,21 +35,21 @@ def model_card_files(base_model: str, objective: dict, args: DeGLATrainingArgume
 library_name: transformers
 pipeline_tag: zero-shot-image-classification
 {base_line}tags:
-- clip
+- {tag}
 - degla
 - compositionality
 ---
 
 # DeGLA fine-tune of `{base}`
 
-A CLIP model fine-tuned with DeGLA (Decoupled Global-Local Alignment): hard-negative global alignment with
+A {family} model fine-tuned with DeGLA (Decoupled Global-Local Alignment): hard-negative global alignment with
 EMA self-distillation, plus image- and text-grounded contrast on LLM/rule-written negative captions. It is a
-plain `CLIPModel` checkpoint:
+plain `{model_class}` checkpoint:
 
 ```python
-from transformers import CLIPModel, CLIPProcessor
-model = CLIPModel.from_pretrained("<this repo or folder>")
-processor = CLIPProcessor.from_pretrained("<this repo or folder>")
+from transformers import {model_class}, {processor_class}
+model = {model_class}.from_pretrained("<this repo or folder>")
+processor = {processor_class}.from_pretrained("<this repo or folder>")
 ```
 
 ## Training data

@@ -26,6 +26,7 @@ import numpy as np
 from ..atomic_io import write_file_atomic, write_json_atomic, write_text_atomic
 from ..cli import Stage
 from ..configuration_degla import objective_fields
+from ..hub import public_name
 from .pipeline import WORLD_RECIPE
 
 WORLD_LR, WORLD_EMA_DECAY = WORLD_RECIPE["learning_rate"], WORLD_RECIPE["ema_decay"]
@@ -120,8 +121,9 @@ def score(model_dir: str, cache_dir: str) -> dict:
 
 
 def run_one(overrides: dict, seed: int, run_dir: str, cache_dir: str, max_steps: int | None,
-            keep_models: bool) -> dict:
-    """Fine-tune and score one (configuration, seed) in this process with one thread; write its result.json."""
+            keep_models: bool, base_model: str | None = None) -> dict:
+    """Fine-tune and score one (configuration, seed) in this process with one thread; write its result.json.
+    `base_model`: the checkpoint to fine-tune (default: the shipped base CLIP)."""
     import torch
 
     from ..cli import options_argv, run
@@ -134,14 +136,15 @@ def run_one(overrides: dict, seed: int, run_dir: str, cache_dir: str, max_steps:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
     start = time.perf_counter()
-    extra = {"seed": seed, **overrides, **({"max_steps": max_steps} if max_steps else {})}
+    extra = {"seed": seed, **overrides, **({"max_steps": max_steps} if max_steps else {}),
+             **({"model_name_or_path": base_model} if base_model else {})}
     work = os.path.join(run_dir, "train")
     if os.path.exists(work):  # an interrupted run: start it again from scratch
         shutil.rmtree(work)
     argv = options_argv(world_train_options(output_dir=work, cache_dir=cache_dir, **extra)) + ["--disable_tqdm", "true"]
     export = run(TRAINING, argv)
     results = score(export, cache_dir)
-    entry = {"overrides": overrides, "seed": seed, "max_steps": max_steps, "results": results,
+    entry = {"overrides": overrides, "seed": seed, "max_steps": max_steps, "base_model": base_model, "results": results,
              "summary": summarise(results), "seconds": round(time.perf_counter() - start, 1)}
     if not keep_models:
         shutil.rmtree(work)
@@ -149,10 +152,10 @@ def run_one(overrides: dict, seed: int, run_dir: str, cache_dir: str, max_steps:
     return entry
 
 
-def base_result(cache_dir: str) -> dict:
+def base_result(cache_dir: str, base_model: str | None = None) -> dict:
     from .clip import BASE_MODEL_DIR
 
-    results = score(BASE_MODEL_DIR, cache_dir)
+    results = score(base_model or BASE_MODEL_DIR, cache_dir)
     return {"overrides": {}, "seed": None, "results": results, "summary": summarise(results)}
 
 
@@ -384,8 +387,9 @@ def plot(points: list[Point], runs: dict[str, dict[int, dict]], base: dict, path
 
 # -- the driver ----------------------------------------------------------------------------------------------------
 def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None = None, quick: bool = False,
-              keep_models: bool = False, only: list[str] | None = None) -> dict:
-    """Run every missing (configuration, seed), then write results.json, results.md and tradeoff.png."""
+              keep_models: bool = False, only: list[str] | None = None, base_model: str | None = None) -> dict:
+    """Run every missing (configuration, seed), then write results.json, results.md and tradeoff.png.
+    `base_model`: the checkpoint every run fine-tunes (default: the shipped base CLIP; e.g. the world's SigLIP)."""
     from datasets import load_from_disk
 
     from .pipeline import build_benchmarks, build_negatives_dataset, world_cache_dir
@@ -403,14 +407,16 @@ def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None
             if os.path.exists(result_file):
                 with open(result_file) as f:
                     entry = json.load(f)
-                if entry["overrides"] == point.overrides and entry["max_steps"] == max_steps:
+                if (entry["overrides"] == point.overrides and entry["max_steps"] == max_steps
+                        and entry.get("base_model") == base_model):
                     done[(point.key, seed)] = entry
                     continue
             todo.append((point, seed, run_dir))
     print(f"{len(done)} runs already finished, {len(todo)} to run ({jobs} at a time)", flush=True)
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run_one, p.overrides, seed, run_dir, cache_dir, max_steps, keep_models): (p, seed)
+        futures = {pool.submit(run_one, p.overrides, seed, run_dir, cache_dir, max_steps, keep_models,
+                               base_model): (p, seed)
                    for p, seed, run_dir in todo}
         for finished, future in enumerate(as_completed(futures), 1):
             point, seed = futures[future]
@@ -420,7 +426,7 @@ def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None
             print(f"[{finished}/{len(todo)}] {point.label} seed {seed}: compositional {s['Compositional']:.1f}, "
                   f"ZS seen {s['ZS seen']:.1f}, held-out {s['ZS held-out']:.1f} ({entry['seconds']:.0f} s; "
                   f"{time.perf_counter() - start:.0f} s elapsed)", flush=True)
-    base = base_result(cache_dir)
+    base = base_result(cache_dir, base_model)
     runs: dict[str, dict[int, dict]] = {}
     for (key, seed), entry in sorted(done.items(), key=lambda item: (item[0][0], item[0][1])):
         runs.setdefault(key, {})[seed] = entry["summary"]
@@ -430,6 +436,7 @@ def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None
     captions = len(load_from_disk(build_negatives_dataset(cache_dir=cache_dir)))
     steps = captions // WORLD_RECIPE["per_device_train_batch_size"] * WORLD_RECIPE["num_train_epochs"]
     data = {"design": {"seeds": list(seeds), "quick": quick, "recipe": WORLD_RECIPE, "captions": captions,
+                       "base_model": public_name(base_model) if base_model else "degla/world/base_model",
                        "steps_per_run": max_steps or steps,
                        "ema_time_constants": {f"{d:g}": round(1 / (1 - d)) for d in EMA_DECAYS if d < 1},
                        "runs": len(done), "confidence_percent": 95, "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
@@ -461,11 +468,14 @@ class StudyArguments:
     quick: bool = field(default=False, metadata={"help": "4 training steps per run (a smoke test of the pipeline)."})
     keep_models: bool = field(default=False, metadata={"help": "Keep each run's checkpoint and export."})
     cache_dir: str | None = field(default=None, metadata={"help": "World data cache (default ~/.cache/degla/world)."})
+    base_model: str | None = field(default=None, metadata={
+        "help": "Checkpoint every run fine-tunes (default: the shipped base CLIP, degla/world/base_model); e.g. "
+                "degla/world/base_siglip with --only negclip degla for the SigLIP comparison."})
 
 
 def run_study_from_arguments(args: StudyArguments) -> dict:
     return run_study(args.output_dir, tuple(args.seeds), args.jobs, args.cache_dir, args.quick, args.keep_models,
-                     args.only or None)
+                     args.only or None, args.base_model)
 
 
 STUDY = Stage(name="reproduce_miniature", argument_types=(StudyArguments,), run=run_study_from_arguments,
