@@ -144,7 +144,8 @@ def run_one(overrides: dict, seed: int, run_dir: str, cache_dir: str, max_steps:
     argv = options_argv(world_train_options(output_dir=work, cache_dir=cache_dir, **extra)) + ["--disable_tqdm", "true"]
     export = run(TRAINING, argv)
     results = score(export, cache_dir)
-    entry = {"overrides": overrides, "seed": seed, "max_steps": max_steps, "base_model": base_model, "results": results,
+    entry = {"overrides": overrides, "seed": seed, "max_steps": max_steps,
+             "base_model": public_name(base_model) if base_model else None, "results": results,
              "summary": summarise(results), "seconds": round(time.perf_counter() - start, 1)}
     if not keep_models:
         shutil.rmtree(work)
@@ -385,11 +386,55 @@ def plot(points: list[Point], runs: dict[str, dict[int, dict]], base: dict, path
     plt.close(fig)
 
 
+def runs_by_key(data: dict) -> dict[str, dict[int, dict]]:
+    """A results.json's runs as `runs[configuration key][seed]` = the run's summary."""
+    out: dict[str, dict[int, dict]] = {}
+    for entry in data["runs"].values():
+        out.setdefault(run_name(entry["overrides"]), {})[entry["seed"]] = entry["summary"]
+    return out
+
+
+def comparison(name: str, runs: dict[str, dict[int, dict]], base: dict, other_name: str, other: dict,
+               labels=("negclip", "degla"), metrics=("Compositional", "ZS seen", "ZS held-out")) -> str:
+    """results.md's section comparing this study's base model with another's (e.g. the world's SigLIP with its CLIP,
+    `other` = that study's results.json): a table of both, and the differences with 95 % t intervals (against a
+    base: one-sample; between configurations or models: paired by seed, which fixes the data order, crops and
+    negatives)."""
+    other_runs, other_base = runs_by_key(other), other["base"]["summary"]
+    keys = {label: run_name(world_point(**ABLATION[label])) for label in labels}
+    rows = [(f"{other_name} base", [other_base])]
+    rows += [(f"{other_name} {label}", list(other_runs[keys[label]].values())) for label in labels
+             if keys[label] in other_runs]
+    rows += [(f"{name} base", [base])] + [(f"{name} {label}", list(runs[keys[label]].values())) for label in labels
+                                         if keys[label] in runs]
+    lines = [f"## {name} against {other_name}", "", table(rows), "", "| difference | " + " | ".join(metrics) + " |",
+             "|---|" + "---:|" * len(metrics)]
+
+    def row(text: str, stats: list[tuple[float, float, int]]) -> str:
+        return f"| {text} (n = {stats[0][2]}) | " + " | ".join(f"{m:+.1f} [{m - h:+.1f}, {m + h:+.1f}]"
+                                                             for m, h, _ in stats) + " |"
+
+    present = [label for label in labels if keys[label] in runs]
+    for label in present:
+        lines.append(row(f"{name} {label} − {name} base",
+                         [against_constant(runs[keys[label]], base[m], m) for m in metrics]))
+    if {"negclip", "degla"} <= set(present):
+        lines.append(row(f"{name}: DeGLA − NegCLIP-style", [paired(runs[keys["negclip"]], runs[keys["degla"]], m)
+                                                           for m in metrics]))
+    for label in present:
+        if keys[label] in other_runs:
+            lines.append(row(f"{label}: {name} − {other_name}",
+                             [paired(other_runs[keys[label]], runs[keys[label]], m) for m in metrics]))
+    return "\n".join(lines) + "\n"
+
+
 # -- the driver ----------------------------------------------------------------------------------------------------
 def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None = None, quick: bool = False,
-              keep_models: bool = False, only: list[str] | None = None, base_model: str | None = None) -> dict:
+              keep_models: bool = False, only: list[str] | None = None, base_model: str | None = None,
+              compare_with: str | None = None) -> dict:
     """Run every missing (configuration, seed), then write results.json, results.md and tradeoff.png.
-    `base_model`: the checkpoint every run fine-tunes (default: the shipped base CLIP; e.g. the world's SigLIP)."""
+    `base_model`: the checkpoint every run fine-tunes (default: the shipped base CLIP; e.g. the world's SigLIP);
+    `compare_with`: the results.json of the CLIP study, compared with in results.md (`comparison`)."""
     from datasets import load_from_disk
 
     from .pipeline import build_benchmarks, build_negatives_dataset, world_cache_dir
@@ -408,10 +453,11 @@ def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None
                 with open(result_file) as f:
                     entry = json.load(f)
                 if (entry["overrides"] == point.overrides and entry["max_steps"] == max_steps
-                        and entry.get("base_model") == base_model):
+                        and entry.get("base_model") == (public_name(base_model) if base_model else None)):
                     done[(point.key, seed)] = entry
                     continue
             todo.append((point, seed, run_dir))
+    todo.sort(key=lambda item: item[1])  # seed by seed: an interrupted study has every configuration's first seeds
     print(f"{len(done)} runs already finished, {len(todo)} to run ({jobs} at a time)", flush=True)
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -449,8 +495,13 @@ def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None
                      for p in points},
             "claims": [c.as_dict() for c in found]}
     write_json_atomic(os.path.join(output_dir, "results.json"), data)
-    write_text_atomic(os.path.join(output_dir, "results.md"),
-                      report(points, runs, base["summary"], found, f"Shapes world, seeds {list(seeds)}"))
+    markdown = report(points, runs, base["summary"], found, f"Shapes world, seeds {list(seeds)}")
+    if compare_with:
+        with open(compare_with) as f:
+            other = json.load(f)
+        name = "SigLIP" if "siglip" in (base_model or "").lower() else public_name(base_model or "this base")
+        markdown += "\n" + comparison(name, runs, base["summary"], "CLIP", other)
+    write_text_atomic(os.path.join(output_dir, "results.md"), markdown)
     if not only:
         plot(points, runs, base["summary"], os.path.join(output_dir, "tradeoff.png"))
     return data
@@ -471,11 +522,14 @@ class StudyArguments:
     base_model: str | None = field(default=None, metadata={
         "help": "Checkpoint every run fine-tunes (default: the shipped base CLIP, degla/world/base_model); e.g. "
                 "degla/world/base_siglip with --only negclip degla for the SigLIP comparison."})
+    compare_with: str | None = field(default=None, metadata={
+        "help": "results.json of the CLIP study (results/miniature/results.json) to compare this one's runs with "
+                "in results.md, seed-paired."})
 
 
 def run_study_from_arguments(args: StudyArguments) -> dict:
     return run_study(args.output_dir, tuple(args.seeds), args.jobs, args.cache_dir, args.quick, args.keep_models,
-                     args.only or None, args.base_model)
+                     args.only or None, args.base_model, args.compare_with)
 
 
 STUDY = Stage(name="reproduce_miniature", argument_types=(StudyArguments,), run=run_study_from_arguments,
