@@ -191,12 +191,12 @@ class DeGLAForContrastive(DeGLAPreTrainedModel):
     @property
     def logit_scale(self) -> torch.nn.Parameter:
         """The student's learnable log temperature (s = exp(logit_scale))."""
-        return _model_of(self.student).logit_scale
+        return self.student_model.logit_scale
 
     @property
     def logit_bias(self) -> torch.nn.Parameter | None:
         """The student's learnable logit bias b (SigLIP, SigLIP 2; None for CLIP)."""
-        return getattr(_model_of(self.student), "logit_bias", None)
+        return getattr(self.student_model, "logit_bias", None)
 
     @torch.no_grad()
     def clamp_logit_scale(self, max_value: float | None = None) -> None:

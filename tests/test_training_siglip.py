@@ -1,6 +1,7 @@
 """scripts/train.py's code on tiny SigLIP and SigLIP 2 checkpoints (built in code, saved with their processors):
 the family's preprocessing, the drop-in export, resume and 2 processes = 1 process."""
 
+import json
 import os
 import subprocess
 import sys
@@ -85,6 +86,8 @@ def test_training_exports_a_drop_in_model_of_the_students_class(family, model_cl
         assert torch.equal(value, wrapper["student." + name]), name
     assert not torch.equal(exported.logit_bias, start["logit_bias"])  # the bias trains
     assert f"{model_class.__name__}.from_pretrained" in open(os.path.join(export, "README.md")).read()
+    history = json.load(open(tmp_path / "trainer_state.json"))["log_history"]
+    assert {"loss_base", "loss_igc", "loss_tgc", "loss_distill", "logit_scale", "logit_bias"} <= set(history[0])
 
 
 def test_siglip_resume_is_exact(siglip_dir, tiny_dataset_dir, tmp_path):

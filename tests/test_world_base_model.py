@@ -84,3 +84,17 @@ def test_siglip_pretraining_recipe_runs_and_saves_a_siglip_the_family_prepares(t
     image = (np.random.default_rng(0).random((1, 64, 64, 3)) * 255).astype(np.uint8)
     expected = processor.image_processor([Image.fromarray(image[0])], return_tensors="pt")["pixel_values"]
     torch.testing.assert_close(pretrain.image_inputs(model, image), expected)
+
+
+def test_the_shipped_base_siglip_is_a_small_siglip_with_its_processor():
+    from transformers import AutoProcessor, SiglipModel
+
+    from degla.families import family_of
+    from degla.world.clip import BASE_SIGLIP_DIR
+
+    model = SiglipModel.from_pretrained(BASE_SIGLIP_DIR, local_files_only=True)
+    processor = AutoProcessor.from_pretrained(BASE_SIGLIP_DIR, local_files_only=True)
+    assert family_of(model).name == "SigLIP" and type(processor).__name__ == "SiglipProcessor"
+    assert sum(p.numel() for p in model.parameters()) < 5e6
+    assert os.path.getsize(os.path.join(BASE_SIGLIP_DIR, "model.safetensors")) < 20e6
+    assert model.config.text_config.vocab_size == len(processor.tokenizer)

@@ -211,10 +211,12 @@ class DeGLATrainer(Trainer):
         return (outputs.loss, outputs) if return_outputs else outputs.loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """Add the mean of each loss term since the last log, and the current temperature scale."""
+        """Add the mean of each loss term since the last log, and the current temperature scale (and bias)."""
         if self._metrics and "loss" in logs:
             logs.update({name: sum(v) / len(v) for name, v in self._metrics.items()})
             logs["logit_scale"] = _unwrap(self.model).logit_scale.exp().item()
+            if _unwrap(self.model).logit_bias is not None:  # SigLIP, SigLIP 2
+                logs["logit_bias"] = _unwrap(self.model).logit_bias.item()
             self._metrics.clear()
         super().log(logs, start_time)
 
