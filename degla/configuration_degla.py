@@ -1,4 +1,5 @@
-"""DeGLA model configuration: the student's CLIP config and the single definition of the objective's fields.
+"""DeGLA model configuration: the student's config (CLIP, SigLIP or SigLIP 2) and the single definition of the
+objective's fields.
 
 Every objective hyperparameter (its default, help and validation) is written here once, as a field of
 [`DeGLAConfig`] marked `objective=True` in its metadata. The training arguments are derived from these fields
@@ -10,7 +11,10 @@ from dataclasses import fields
 from typing import Literal
 
 from huggingface_hub.dataclasses import strict, validated_field
-from transformers import CLIPConfig, PreTrainedConfig
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from .families import Family, family_of_type, trainable_families
 
 
 def _in_unit_interval(value: float) -> None:
@@ -43,7 +47,7 @@ def objective_field(default, help: str, validator=None):
 
 @strict
 class DeGLAConfig(PreTrainedConfig):
-    r"""Configuration of [`DeGLAForContrastive`]: the student's CLIP config and the objective's hyperparameters.
+    r"""Configuration of [`DeGLAForContrastive`]: the student's config and the objective's hyperparameters.
 
     The objective's fields (`ema_decay`, `lambda_igc`, `lambda_tgc`, `lambda_distill`, `tgc_temperature`,
     `distill_reduction`, `num_negatives`) are declared below with `objective_field`: each one's default (the
@@ -51,17 +55,21 @@ class DeGLAConfig(PreTrainedConfig):
     there once, and `scripts/train.py --help` shows them.
 
     Args:
-        clip_config (`dict` or `CLIPConfig`, *optional*):
-            Config of the student (and of its EMA teacher). Defaults to `CLIPConfig()` (ViT-B/32 sizes).
+        student_config (`dict` or `PreTrainedConfig`, *optional*):
+            Config of the student (and of its EMA teacher) of a family DeGLA trains (`CLIPConfig`, `SiglipConfig`,
+            `Siglip2Config`; a dict is built by its `model_type`). Its `model_type` is the family (`family`), which
+            picks the base term and the logit-scale clamp (`degla.families`). Defaults to `CLIPConfig()` (ViT-B/32
+            sizes). `clip_config`, the name from when only CLIP was wrapped, is the same field.
         lora_config (`dict`, *optional*):
             Keyword arguments of `peft.LoraConfig`; when set, the student (and its teacher copy) carry LoRA adapters
             and only the adapters and the logit scale train.
     """
 
     model_type = "degla"
-    sub_configs_defaults = {"clip_config": CLIPConfig}
+    attribute_map = {"clip_config": "student_config"}  # wrappers saved when only CLIP was wrapped
+    sub_configs_defaults = {"student_config": SubConfigSpec(config_class=AutoConfig, model_type="clip")}
 
-    clip_config: dict | CLIPConfig | None = None
+    student_config: dict | PreTrainedConfig | None = None
     ema_decay: float | int = objective_field(
         0.9996, "α of the EMA teacher, θ* ← α·θ* + (1−α)·θ after every optimizer step.", _in_unit_interval)
     lambda_igc: float | int = objective_field(
@@ -80,6 +88,23 @@ class DeGLAConfig(PreTrainedConfig):
         4, "K, hard-negative captions per caption per step (0: plain CLIP fine-tuning without negatives).",
         _non_negative_int)
     lora_config: dict | None = None
+
+    def __post_init__(self, **kwargs):
+        if "clip_config" in kwargs:  # the field's former name (`attribute_map` maps it after construction only)
+            clip_config = kwargs.pop("clip_config")
+            if self.student_config is not None and clip_config is not None:
+                raise ValueError("pass the student's config once, as student_config (clip_config is its former name)")
+            self.student_config = self.student_config if clip_config is None else clip_config
+        super().__post_init__(**kwargs)
+        if self.student_config.model_type not in trainable_families():
+            raise ValueError(f"DeGLA trains the dual-encoder families {trainable_families()} (a base term is defined "
+                             f"for each, degla.families); the student's model_type is "
+                             f"{self.student_config.model_type!r}")
+
+    @property
+    def family(self) -> Family:
+        """The student's family (`degla.families.FAMILIES[student_config.model_type]`)."""
+        return family_of_type(self.student_config.model_type)
 
     def objective(self) -> dict:
         """The objective's fields and values (what the model card records and a resume must match)."""

@@ -1,5 +1,9 @@
 """The DeGLA objective: four named loss terms of L2-normalised embeddings, and the object that weighs them.
 
+The base term depends on the student's family (`degla.families`): CLIP's softmax contrast (eq. 4-5, `base_loss`) or
+SigLIP's pairwise sigmoid loss (`sigmoid_base_loss`, SigLIP and SigLIP 2). IGC, TGC and the distillation are the
+same for every family.
+
 Conventions (docs/method.md): `b` local samples, `N = W·b` global samples, `K` negatives per caption, `d` the
 projection size. Every term reads one [`ObjectiveInputs`] (the student's and teacher's embeddings, the logit
 scale, the gathered global batch) and the model's [`DeGLAConfig`], and returns a scalar. Distributed training
@@ -19,6 +23,8 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+
+from .families import SIGMOID, SOFTMAX
 
 
 @dataclass
@@ -69,6 +75,7 @@ class ObjectiveInputs:
         image_embeds (`(b, d)`), text_embeds (`(b, d)`), negative_text_embeds (`(b, K, d)` or None): student.
         teacher_image_embeds, teacher_text_embeds, teacher_negative_text_embeds: the same from the EMA teacher.
         logit_scale (`()`): s = exp(logit_scale parameter), the learnable inverse temperature.
+        logit_bias (`()` or None): b, the learnable bias of the sigmoid families' logits s·cos + b (None for CLIP).
         gathered: the global batch (`gather_features`), equal to the local one on one process.
         num_shards: how many equal local losses are averaged into one optimizer step (processes × accumulated
             micro-batches); a loss summed over the global batch multiplies its local sum by it.
@@ -83,17 +90,20 @@ class ObjectiveInputs:
     teacher_image_embeds: torch.Tensor | None = None
     teacher_text_embeds: torch.Tensor | None = None
     teacher_negative_text_embeds: torch.Tensor | None = None
+    logit_bias: torch.Tensor | None = None
 
 
 def contrastive_logits(inputs: ObjectiveInputs) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scaled logits of the base loss: image→[all N captions; all N·K negatives] `(b, N + N·K)` and
-    caption→[all N images] `(b, N)`."""
+    """Logits of the base loss, s·cos (+ b for the sigmoid families): image→[all N captions; all N·K negatives]
+    `(b, N + N·K)` and caption→[all N images] `(b, N)`."""
     gathered = inputs.gathered
     candidates = gathered.text_embeds
     if gathered.negative_text_embeds is not None:
         candidates = torch.cat([candidates, gathered.negative_text_embeds.flatten(0, 1)], dim=0)
     logits_per_image = inputs.logit_scale * inputs.image_embeds @ candidates.t()
     logits_per_text = inputs.logit_scale * inputs.text_embeds @ gathered.image_embeds.t()
+    if inputs.logit_bias is not None:
+        logits_per_image, logits_per_text = logits_per_image + inputs.logit_bias, logits_per_text + inputs.logit_bias
     return logits_per_image, logits_per_text
 
 
@@ -108,6 +118,28 @@ def base_loss(logits_per_image: torch.Tensor, logits_per_text: torch.Tensor, off
     return (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
 
 
+def sigmoid_base_loss(logits_per_image: torch.Tensor, logits_per_text: torch.Tensor | None = None,
+                      offset: int = 0) -> torch.Tensor:
+    """SigLIP's pairwise sigmoid loss with hard negatives (SigLIP, SigLIP 2): over the image × [all N captions; all
+    N·K negatives] logits s·cos + b, label +1 on each image's own caption and −1 everywhere else (every negative
+    caption of the batch is a −1 column for every image), −Σ log σ(label·logit) summed over the columns and averaged
+    over the local images.
+
+    Without negatives this is transformers' `SiglipModel` loss (big_vision's `trainers/proj/image_text/siglip.py`:
+    the sum over the N×N matrix divided by N). Across W processes each holds b of the N rows, and DDP's averaging of
+    the W local means gives the global mean, as for CLIP. `logits_per_text` is not read (the caption→image view is
+    the same matrix); it is accepted so both base terms share one signature.
+    """
+    labels = -torch.ones_like(logits_per_image)
+    rows = torch.arange(logits_per_image.shape[0], device=logits_per_image.device)
+    labels[rows, rows + offset] = 1.0
+    return -F.logsigmoid(labels * logits_per_image).sum(dim=1).mean()
+
+
+BASE_TERMS = {SOFTMAX: base_loss, SIGMOID: sigmoid_base_loss}
+"""The base term of each family's `base_loss` (`degla.families`)."""
+
+
 def _own_negative_logits(anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
     """(b, 1+K) similarities: column 0 is anchor·positive, columns 1..K anchor·(its own) negatives."""
     return torch.cat([(anchor * positive).sum(-1, keepdim=True), torch.einsum("bd,bkd->bk", anchor, negatives)], dim=1)
@@ -118,7 +150,10 @@ def _first_column_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
 
 
 def igc_loss(inputs: ObjectiveInputs, config) -> torch.Tensor:
-    """Image-grounded contrast (eq. 8): per image, CE over s·[v·t, v·t̄_1..K] (its own negatives), target 0."""
+    """Image-grounded contrast (eq. 8): per image, CE over s·[v·t, v·t̄_1..K] (its own negatives), target 0.
+
+    The sigmoid families' bias b would add the same constant to every logit of a row, which a softmax cancels: it
+    is left out."""
     logits = inputs.logit_scale * _own_negative_logits(inputs.image_embeds, inputs.text_embeds,
                                                        inputs.negative_text_embeds)
     return _first_column_cross_entropy(logits)
@@ -184,7 +219,8 @@ class ObjectiveResult:
 
 
 class DeGLAObjective:
-    """L_all = L_base + λ1·L_IGC + λ2·L_TGC + λ3·L_Distill, read from a live [`DeGLAConfig`].
+    """L_all = L_base + λ1·L_IGC + λ2·L_TGC + λ3·L_Distill, read from a live [`DeGLAConfig`]; L_base is the base
+    term of the student's family (`BASE_TERMS[config.family.base_loss]`).
 
     Returns the total and every computed term by name (`loss_base`, `loss_igc`, ...); a term whose λ is 0, or
     that needs negatives when there are none, is not computed and not returned.
@@ -203,7 +239,8 @@ class DeGLAObjective:
 
     def __call__(self, inputs: ObjectiveInputs) -> ObjectiveResult:
         logits_per_image, logits_per_text = contrastive_logits(inputs)
-        terms = {"loss_base": base_loss(logits_per_image, logits_per_text, inputs.gathered.offset)}
+        base = BASE_TERMS[self.config.family.base_loss]
+        terms = {"loss_base": base(logits_per_image, logits_per_text, inputs.gathered.offset)}
         total = terms["loss_base"]
         for term in self.active_terms(inputs.negative_text_embeds is not None):
             value = term.loss(inputs, self.config)

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from degla.world.study import Claim, bootstrap_gap, curve_gap, design, front, mean_ci, paired, run_name
+from degla.world.study import (ABLATION, Claim, bootstrap_gap, comparison, curve_gap, design, front, mean_ci, paired,
+                               run_name, runs_by_key, world_point)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -120,3 +121,27 @@ def test_every_number_in_the_readmes_miniature_section_comes_from_results_json()
         if not any(abs(abs(v) - abs(number)) <= tolerance for v in values):
             missing.append(text)
     assert not missing, f"numbers in the README's miniature section not in results.json: {missing}"
+
+
+def test_comparison_of_two_base_models_pairs_by_seed_and_against_the_base_by_hand():
+    def results(base_value, negclip, degla):
+        runs = {}
+        for label, values in (("negclip", negclip), ("degla", degla)):
+            overrides = world_point(**ABLATION[label])
+            for seed, value in enumerate(values):
+                summary = {m: value for m in ("Compositional", "ZS seen", "ZS held-out")}
+                summary.update({m: 0.0 for m in ("Replace", "Swap", "Add", "SugarCrepe", "VG-Rel.", "VG-Attr.",
+                                                 "Order", "ARO", "Retrieval R@1")})
+                runs[f"{run_name(overrides)}-seed{seed}"] = {"overrides": overrides, "seed": seed, "summary": summary}
+        base = {m: base_value for m in ("Compositional", "ZS seen", "ZS held-out")}
+        base.update({m: 0.0 for m in ("Replace", "Swap", "Add", "SugarCrepe", "VG-Rel.", "VG-Attr.", "Order", "ARO",
+                                      "Retrieval R@1")})
+        return {"runs": runs, "base": {"summary": base}}
+
+    clip = results(50.0, [60.0, 61.0, 62.0], [70.0, 70.0, 70.0])
+    siglip = results(40.0, [41.0, 43.0, 45.0], [71.0, 72.0, 73.0])
+    text = comparison("SigLIP", runs_by_key(siglip), siglip["base"]["summary"], "CLIP", clip)
+    half = 4.303 * 2.0 / math.sqrt(3)  # differences to the base 1, 3, 5: mean 3, sd 2
+    assert f"| SigLIP negclip − SigLIP base (n = 3) | +3.0 [{3 - half:+.1f}, {3 + half:+.1f}]" in text
+    assert "| SigLIP: DeGLA − NegCLIP-style (n = 3) | +29.0 [+26.5, +31.5]" in text  # 30, 29, 28: sd 1 → ±2.48
+    assert "| degla: SigLIP − CLIP (n = 3) | +2.0 [-0.5, +4.5]" in text  # seed-paired differences 1, 2, 3

@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -65,3 +66,35 @@ def test_pretraining_recipe_runs_and_saves(tmp_path):
     assert (model.config.vision_config.image_size == 64
             and processor.tokenizer("a red star").input_ids[-1] == processor.tokenizer.eos_token_id)
     assert os.path.isfile(tmp_path / "pretraining.json")
+
+
+def test_siglip_pretraining_recipe_runs_and_saves_a_siglip_the_family_prepares(tmp_path):
+    from transformers import AutoProcessor, SiglipModel
+
+    args = pretrain.PretrainArguments(output_dir=str(tmp_path), family="siglip", max_steps=2, batch_size=8,
+                                      warmup_steps=1, eval_scenes=12, eval_per_class=1, num_threads=1)
+    results = pretrain.run_pretraining(args)
+    assert {"zeroshot_seen", "swap_att"} <= set(results)
+    model = SiglipModel.from_pretrained(tmp_path)
+    processor = AutoProcessor.from_pretrained(tmp_path)
+    assert type(processor).__name__ == "SiglipProcessor" and model.config.text_config.max_position_embeddings == 32
+    assert model.logit_bias.item() < -9  # SigLIP's initial bias (-10) after two steps at a small learning rate
+    inputs = pretrain.text_inputs(model, processor.tokenizer, ["A Red Star"])
+    assert set(inputs) == {"input_ids"} and inputs["input_ids"].shape == (1, 32)  # padded to the tower, no mask
+    image = (np.random.default_rng(0).random((1, 64, 64, 3)) * 255).astype(np.uint8)
+    expected = processor.image_processor([Image.fromarray(image[0])], return_tensors="pt")["pixel_values"]
+    torch.testing.assert_close(pretrain.image_inputs(model, image), expected)
+
+
+def test_the_shipped_base_siglip_is_a_small_siglip_with_its_processor():
+    from transformers import AutoProcessor, SiglipModel
+
+    from degla.families import family_of
+    from degla.world.clip import BASE_SIGLIP_DIR
+
+    model = SiglipModel.from_pretrained(BASE_SIGLIP_DIR, local_files_only=True)
+    processor = AutoProcessor.from_pretrained(BASE_SIGLIP_DIR, local_files_only=True)
+    assert family_of(model).name == "SigLIP" and type(processor).__name__ == "SiglipProcessor"
+    assert sum(p.numel() for p in model.parameters()) < 5e6
+    assert os.path.getsize(os.path.join(BASE_SIGLIP_DIR, "model.safetensors")) < 20e6
+    assert model.config.text_config.vocab_size == len(processor.tokenizer)

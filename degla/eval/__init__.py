@@ -6,7 +6,7 @@ from .._lazy import lazy_exports
 _EXPORTS = {
     "EvalDataConfig": ".config",
     **dict.fromkeys(("CLIPFeatureEncoder", "FeatureEncoder", "ImageRef"), ".encoder"),
-    **dict.fromkeys(("FAMILIES", "Family", "TextRecipe", "family_of"), ".families"),
+    **dict.fromkeys(("FAMILIES", "Family", "TextRecipe", "family_of"), "..families"),
     **dict.fromkeys(("evaluate_model", "parse_tasks", "plan_tasks"), ".harness"),
     "OpenCLIPImageProcessor": ".image_processing",
     **dict.fromkeys(("plot_tradeoff", "render_markdown"), ".tables"),

@@ -7,7 +7,7 @@ with the size and modification time of each file, or the texts), so that re-runn
 
 Any model with `get_image_features` and `get_text_features` loads through `AutoModel` / `AutoProcessor`
 (`CLIPModel`, `SiglipModel`, `Siglip2Model`, `AlignModel`, ...). Inputs are prepared as each family's authors
-prepare them (`degla.eval.families`): a CLIP checkpoint's images through `OpenCLIPImageProcessor` (torchvision's
+prepare them (`degla.families`): a CLIP checkpoint's images through `OpenCLIPImageProcessor` (torchvision's
 centre crop, the pixels behind every published CLIP number) and its texts through `degla.text.clean_text` (ftfy,
 HTML unescaping, whitespace); SigLIP's texts lower-cased, padded to 64 tokens and encoded without an attention
 mask as big_vision does; every other family's images through the checkpoint's own image processor, all of whose
@@ -32,8 +32,7 @@ from transformers import AutoConfig, AutoModel, AutoProcessor
 
 from ..atomic_io import write_file_atomic
 from ..errors import InputError
-from ..text import clean_text
-from .families import Family, family_of
+from ..families import Family, family_of
 from .image_processing import as_openclip_image_processor
 
 DUAL_ENCODER_INTERFACE = ("get_image_features", "get_text_features")
@@ -168,7 +167,7 @@ class FeatureEncoder:
         model: any model with `get_image_features` and `get_text_features` (`CLIPModel`, `SiglipModel`,
             `Siglip2Model`, `AlignModel`, ...; put in eval mode here).
         processor: its processor (an object with `.image_processor` and `.tokenizer`, as `AutoProcessor` loads).
-            Inputs are prepared as the model family's authors prepare them (`degla.eval.families`): a CLIP image
+            Inputs are prepared as the model family's authors prepare them (`degla.families`): a CLIP image
             processor with torchvision's centre crop (`OpenCLIPImageProcessor`) and open_clip's text cleaning for
             CLIP; lower-cased texts padded to the text tower's length without an attention mask for SigLIP and
             SigLIP 2; the checkpoint's own image processor for every other family.
@@ -303,9 +302,7 @@ class FeatureEncoder:
 
     def prepare_text(self, text: str) -> str:
         """The text as the family's tokenizer receives it (`clean_text` for CLIP, lower-cased for SigLIP)."""
-        recipe = self.family.text
-        text = clean_text(text) if recipe.clean else text
-        return text.lower() if recipe.lowercase else text
+        return self.family.prepare_text(text)
 
     def encode_texts(self, texts: Sequence[str], task: str = "default") -> torch.Tensor:
         """Features [len(texts), D] in the order of `texts`; each unique text (after `prepare_text`) is encoded at
@@ -341,20 +338,12 @@ class FeatureEncoder:
 
     def text_inputs(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """`get_text_features` inputs for texts already through `prepare_text`, per the family's `TextRecipe`."""
-        recipe = self.family.text
-        batch = self.tokenizer(texts, padding=recipe.padding, truncation=True, max_length=self._text_max_length(),
-                               padding_side=recipe.padding_side, return_tensors="pt")
-        if not recipe.attention_mask:
-            batch.pop("attention_mask", None)
+        batch = self.family.tokenize(self.tokenizer, texts, self._text_max_length())
         return {k: v.to(self.device) for k, v in batch.items()}
 
     def _text_max_length(self) -> int:
         """The family's token limit, or the text tower's position count (77 for CLIP, 64 for SigLIP)."""
-        if self.family.text.max_length is not None:
-            return self.family.text.max_length
-        text_config = getattr(self.model.config, "text_config", self.model.config)
-        length = getattr(text_config, "max_position_embeddings", None)
-        return int(length) if length else min(int(getattr(self.tokenizer, "model_max_length", 77)), 512)
+        return self.family.text_max_length(self.model.config, self.tokenizer)
 
     def _feature_dim(self) -> int:
         config = self.model.config

@@ -7,6 +7,7 @@ import os
 import time
 
 from ..atomic_io import degla_cache_dir, write_json_atomic, write_text_atomic
+from ..families import trainable_families
 from ..hub import public_name
 from .config import EvalDataConfig
 from .encoder import FeatureEncoder
@@ -63,12 +64,12 @@ def plan_tasks(tasks, data: EvalDataConfig) -> list[EvalTask]:
 
 def model_label(name_or_path: str) -> str:
     """How a model is named in tables: a hub id as is; a local folder by its name, or by its run's name for the
-    `<output_dir>/clip` export of `scripts/train.py`."""
+    `<output_dir>/<family>` export of `scripts/train.py` (`clip`, `siglip`, `siglip2`)."""
     path = os.path.normpath(str(name_or_path))
     if not os.path.isdir(path):
         return str(name_or_path)
     name = os.path.basename(os.path.abspath(path))
-    if name == "clip":  # the drop-in export of a training run is named after the run
+    if name in trainable_families():  # the drop-in export of a training run is named after the run
         name = os.path.basename(os.path.dirname(os.path.abspath(path))) or name
     return name
 

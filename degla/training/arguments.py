@@ -30,7 +30,8 @@ from .transforms import AUGMENTATIONS
 @dataclass
 class ModelArguments:
     model_name_or_path: str = field(default="openai/clip-vit-base-patch32", metadata={
-        "help": "CLIPModel to fine-tune: a Hub id or a local folder (with its CLIPProcessor)."})
+        "help": "Dual encoder to fine-tune (CLIP, SigLIP or SigLIP 2): a Hub id or a local folder (with its "
+                "processor)."})
     use_lora: bool = field(default=False, metadata={
         "help": "Train LoRA adapters on the student's attention and MLP projections (peft) plus the logit scale; "
                 "the EMA teacher tracks only what trains; the export merges the adapters."})
@@ -75,7 +76,9 @@ class DataArguments:
                 "caption's negative; counted) or 'drop' the caption (counted).", "choices": list(FILL_POLICIES)})
     skip_bad_images: bool = field(default=False, metadata={
         "help": "Skip (and count) rows whose image is missing, truncated or unreadable instead of stopping."})
-    max_text_length: int = field(default=77, metadata={"help": "Token limit of captions and negatives."})
+    max_text_length: int = field(default=77, metadata={
+        "help": "Token limit of captions and negatives, at most the text tower's length (SigLIP pads every text to "
+                "that limit, as its authors do)."})
     train_augmentation: str = field(default="random_resized_crop", metadata={
         "help": "Training image augmentation: 'random_resized_crop' (the authors' RandomResizedCrop, bicubic, "
                 "scale --crop_scale, seeded) or 'none' (the checkpoint's CLIPImageProcessor: resize and centre "
@@ -179,7 +182,8 @@ class DeGLATrainingArguments(TrainingArguments):
 TRAINING = Stage(
     name="train", argument_types=(ModelArguments, DataArguments, ObjectiveArguments, DeGLATrainingArguments),
     run="degla.training.run:run_training",
-    description="Fine-tune a CLIP model with DeGLA and export a drop-in CLIPModel checkpoint.",
+    description="Fine-tune a CLIP, SigLIP or SigLIP 2 model with DeGLA and export a drop-in checkpoint of its own "
+                "class.",
     help_groups=(
         ("The run and its data", (
             "model_name_or_path", "train_file", "train_format", "image_root", "dataset_split", "max_train_samples",

@@ -18,9 +18,9 @@ import torch
 from datasets import Dataset
 from PIL import Image
 
+from ..families import FAMILIES, Family
 from ..schema import (CAPTION, IMAGE, IMAGE_PATH, LIST_COLUMNS, NEGATIVE_COLUMNS, NEGATIVE_POOL, RULES, SLOT_NEGATIVES,
                       neg_column)
-from ..text import clean_text
 from .formats import TrainDataError
 
 logger = logging.getLogger(__name__)
@@ -233,21 +233,25 @@ def bad_images_error(messages: list[str]) -> TrainDataError:
 # -- collation -------------------------------------------------------------------------------------------------
 class DeGLACollator:
     """Batches rows into model inputs: images through the training image transform (the same pixels for the
-    student and its teacher), all texts tokenised in one call.
+    student and its teacher), all texts tokenised in one call, as the student's family prepares them
+    (`degla.families`, the recipe the evaluation uses).
 
-    Texts are cleaned as open_clip's tokenizer cleans them (`degla.text.clean_text`: ftfy, HTML entities,
-    whitespace) before CLIP's BPE; captions and their K negatives are padded together to the batch's longest text
-    (≤ `max_length`).
-    `image_transform(images, indices)` defaults to the processor's deterministic transform.
+    CLIP: texts cleaned as open_clip's tokenizer cleans them (`degla.text.clean_text`: ftfy, HTML entities,
+    whitespace) before CLIP's BPE; captions and their K negatives padded together to the batch's longest text
+    (≤ `max_length`), with the attention mask. SigLIP, SigLIP 2: lower-cased, padded to `max_length` (the text
+    tower's length), no attention mask.
+    `image_transform(images, indices)` defaults to the processor's deterministic transform; a transform with an
+    `image_inputs` method (`TrainImageTransform`) gives every image input (NaFlex's masks and shapes too).
     """
 
     def __init__(self, processor, num_negatives: int, image_root: str | None = None, max_length: int = 77,
-                 image_transform=None):
+                 image_transform=None, family: Family | None = None):
         self.processor = processor
         self.num_negatives = num_negatives
         self.image_root = image_root or ""
         self.max_length = max_length
         self.image_transform = image_transform
+        self.family = family or FAMILIES["clip"]
 
     def _images(self, rows: list[dict]) -> list[Image.Image]:
         images = []
@@ -262,19 +266,23 @@ class DeGLACollator:
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         b, k = len(rows), self.num_negatives
-        texts = [clean_text(t) for t in [row[CAPTION] for row in rows]
+        texts = [self.family.prepare_text(t) for t in [row[CAPTION] for row in rows]
                  + [n for row in rows for n in row[NEGATIVES][:k]]]
-        tokens = self.processor.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                                          return_tensors="pt")
+        tokens = self.family.tokenize(self.processor.tokenizer, texts, self.max_length)
         images = self._images(rows)
+        indices = [row.get(INDEX, i) for i, row in enumerate(rows)]
         if self.image_transform is None:
-            pixel_values = self.processor.image_processor([i.convert("RGB") for i in images],
-                                                          return_tensors="pt")["pixel_values"]
+            outputs = self.processor.image_processor([i.convert("RGB") for i in images], return_tensors="pt")
+            batch = {name: v for name, v in outputs.items() if isinstance(v, torch.Tensor)}
+        elif hasattr(self.image_transform, "image_inputs"):
+            batch = dict(self.image_transform.image_inputs(images, indices))
         else:
-            pixel_values = self.image_transform(images, [row.get(INDEX, i) for i, row in enumerate(rows)])
-        ids, mask = tokens["input_ids"], tokens["attention_mask"]
-        batch = {"input_ids": ids[:b], "attention_mask": mask[:b], "pixel_values": pixel_values}
-        if k:
-            batch["negative_input_ids"] = ids[b:].view(b, k, -1)
-            batch["negative_attention_mask"] = mask[b:].view(b, k, -1)
+            batch = {"pixel_values": self.image_transform(images, indices)}
+        for name in ("input_ids", "attention_mask"):  # the mask only where the family uses one
+            if name not in tokens:
+                continue
+            values = tokens[name]
+            batch[name] = values[:b]
+            if k:
+                batch[f"negative_{name}"] = values[b:].view(b, k, -1)
         return batch

@@ -1,4 +1,4 @@
-"""The model card of the drop-in CLIP export (`<output_dir>/clip`): what was trained, on what, and how.
+"""The model card of the drop-in export (`<output_dir>/<family>`): what was trained, on what, and how.
 
 The objective's values come from the trained model's `DeGLAConfig` (never from the arguments that built it);
 the recipe from the training arguments. No local absolute path is written: a local model or data folder is
@@ -74,9 +74,12 @@ def train_dataset_id(train_source: str) -> str | None:
 
 
 def model_card_files(base_model: str, objective: dict, args: DeGLATrainingArguments, data_options: dict,
-                     train_source: str, data_summary: str, world_size: int,
-                     license: str | None = None) -> dict[str, str]:
-    """`README.md` (Hub model card: metadata, usage, objective, recipe, data) and the recipe as JSON."""
+                     train_source: str, data_summary: str, world_size: int, model_class: str = "CLIPModel",
+                     processor_class: str = "CLIPProcessor", license: str | None = None) -> dict[str, str]:
+    """`README.md` (Hub model card: metadata, usage, objective, recipe, data) and the recipe as JSON; the usage
+    loads the export with its own classes (`model_class`, `processor_class`)."""
+    family = model_class.removesuffix("Model")  # CLIP, Siglip, Siglip2
+    tag = family.lower()
     rows = {**objective, **{name: _value(getattr(args, name)) for name in RECIPE_FIELDS}, **data_options,
             "global batch": args.per_device_train_batch_size * world_size * args.gradient_accumulation_steps,
             "processes": world_size}
@@ -86,7 +89,7 @@ def model_card_files(base_model: str, objective: dict, args: DeGLATrainingArgume
     metadata = ModelCardData(license=license or base_license or "unknown", library_name="transformers",
                              pipeline_tag="zero-shot-image-classification", base_model=base_id,
                              datasets=[dataset_id] if dataset_id else None,
-                             tags=["clip", "degla", "compositionality"])
+                             tags=[tag, "degla", "compositionality"])
     licence_note = ("" if license or base_license else
                     "\nThe base model's licence is not known here: pass `--license` to state the export's.\n")
     card = f"""---
@@ -95,14 +98,14 @@ def model_card_files(base_model: str, objective: dict, args: DeGLATrainingArgume
 
 # DeGLA fine-tune of {base_title}
 
-A CLIP model fine-tuned with DeGLA (Decoupled Global-Local Alignment): hard-negative global alignment with
+A {family} model fine-tuned with DeGLA (Decoupled Global-Local Alignment): hard-negative global alignment with
 EMA self-distillation, plus image- and text-grounded contrast on LLM/rule-written negative captions. It is a
-plain `CLIPModel` checkpoint:
+plain `{model_class}` checkpoint:
 
 ```python
-from transformers import CLIPModel, CLIPProcessor
-model = CLIPModel.from_pretrained("<this repo or folder>")
-processor = CLIPProcessor.from_pretrained("<this repo or folder>")
+from transformers import {model_class}, {processor_class}
+model = {model_class}.from_pretrained("<this repo or folder>")
+processor = {processor_class}.from_pretrained("<this repo or folder>")
 ```
 {licence_note}
 ## Training data

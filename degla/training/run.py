@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 from accelerate import PartialState
 from accelerate.utils import gather_object
-from transformers import CLIPProcessor
+from transformers import AutoProcessor
 
 from ..configuration_degla import DeGLAConfig
 from ..errors import InputError
@@ -75,9 +75,9 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, objectiv
     check_folder(resume, "--resume_from_checkpoint")
     check_output_dir(training_args, resuming=bool(resume))
     with model_loading("--model_name_or_path", model_args.model_name_or_path):
-        processor = CLIPProcessor.from_pretrained(model_args.model_name_or_path)
-        model = DeGLAForContrastive.from_clip(model_args.model_name_or_path, lora_config=model_args.lora_config(),
-                                             **asdict(objective_args))
+        processor = AutoProcessor.from_pretrained(model_args.model_name_or_path)
+        model = DeGLAForContrastive.from_student(model_args.model_name_or_path, lora_config=model_args.lora_config(),
+                                                **asdict(objective_args))
     if resume:
         check_resume_objective(resume, model.config, training_args.allow_objective_change)
 
@@ -95,7 +95,8 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, objectiv
 
 def run_training(model_args: ModelArguments, data_args: DataArguments, objective_args: ObjectiveArguments,
                  training_args: DeGLATrainingArguments) -> str:
-    """Fine-tune, save the wrapper, export `<output_dir>/clip` with a model card (and push it); returns its path."""
+    """Fine-tune, save the wrapper, export `<output_dir>/<family>` (`clip`, `siglip`, `siglip2`) with a model card
+    (and push it); returns its path."""
     state = PartialState()
     logging.basicConfig(level=logging.INFO if state.is_main_process else logging.WARNING,
                         format="%(asctime)s %(name)s: %(message)s")
@@ -103,12 +104,14 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, objective
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_state()
 
+    model_class = type(trainer.model.student_model).__name__
     card = model_card_files(model_args.model_name_or_path, trainer.model.config.objective(), training_args,
                             {name: getattr(data_args, name) for name in DATA_CARD_FIELDS}, data_args.train_file,
-                            data_summary, state.num_processes, license=model_args.license)
+                            data_summary, state.num_processes, model_class, type(trainer.processing_class).__name__,
+                            license=model_args.license)
     export_dir = trainer.export(extra_files=card)
     # Saves the wrapper (student + teacher) locally and, with --push_to_hub, uploads the CLIP export.
     trainer.save_model()
     shown = os.path.relpath(export_dir)
-    state.print(f"Drop-in CLIP checkpoint: {shown}  (CLIPModel.from_pretrained({shown!r}))")
+    state.print(f"Drop-in checkpoint: {shown}  ({model_class}.from_pretrained({shown!r}))")
     return export_dir

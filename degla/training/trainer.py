@@ -15,6 +15,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from transformers import Trainer, TrainerCallback
 
 from ..errors import OutputExistsError
+from ..families import trainable_families
 from ..hub import push_folder
 from ..modeling_degla import DeGLAForContrastive
 from .arguments import DataArguments, DeGLATrainingArguments
@@ -22,7 +23,6 @@ from .data import COLLATOR_COLUMNS, DeGLACollator
 from .transforms import TrainImageTransform
 
 logger = logging.getLogger(__name__)
-EXPORT_DIR = "clip"  # the drop-in CLIP export, inside the output folder
 WRAPPER_FILES = ("config.json", "model.safetensors", "training_args.bin")
 
 
@@ -49,7 +49,8 @@ def open_clip_cosine_schedule(optimizer, warmup_steps: int, total_steps: int) ->
 def finished_work_in(output_dir: str) -> list[str]:
     """What a run into `output_dir` would replace: checkpoints, a saved wrapper, a CLIP export."""
     found = sorted(os.path.basename(p) for p in glob.glob(os.path.join(output_dir, "checkpoint-*")))
-    found += [name for name in (*WRAPPER_FILES, EXPORT_DIR) if os.path.exists(os.path.join(output_dir, name))]
+    found += [name for name in (*WRAPPER_FILES, *trainable_families())
+              if os.path.exists(os.path.join(output_dir, name))]
     return found
 
 
@@ -118,7 +119,9 @@ class DeGLATrainer(Trainer):
       open_clip does unless `open_clip_warmup=False`.
     - The EMA teacher and the logit-scale clamp run in [`EMATeacherCallback`] after every optimizer step.
     - Without a `data_collator`, one is built from the processor and `data_args` (images, augmentation, K).
-    - With `--push_to_hub`, only the drop-in CLIP export is pushed, never the wrapper.
+    - With `--push_to_hub`, only the drop-in export is pushed, never the wrapper.
+    - Texts and images are prepared per the student's family (`degla.families`: CLIP's cleaning and longest
+      padding; SigLIP's lower-casing, padding to the text tower's length and no attention mask).
     """
 
     def __init__(self, model: DeGLAForContrastive, args: DeGLATrainingArguments, processing_class=None,
@@ -126,10 +129,13 @@ class DeGLATrainer(Trainer):
         callbacks = [EMATeacherCallback(), *(callbacks or [])]
         if data_collator is None and processing_class is not None:
             data_args = data_args or DataArguments()
+            family = _unwrap(model).config.family
             transform = TrainImageTransform(processing_class.image_processor, data_args.train_augmentation,
-                                            tuple(data_args.crop_scale), seed=args.seed)
+                                            tuple(data_args.crop_scale), seed=args.seed, family=family)
+            max_length = min(data_args.max_text_length, family.text_max_length(
+                _unwrap(model).config.student_config, processing_class.tokenizer))
             data_collator = DeGLACollator(processing_class, model.config.num_negatives, data_args.image_root,
-                                          data_args.max_text_length, image_transform=transform)
+                                          max_length, image_transform=transform, family=family)
         transform = getattr(data_collator, "image_transform", None)
         if isinstance(transform, TrainImageTransform):
             if args.dataloader_persistent_workers and transform.augmentation != "none":
@@ -208,10 +214,12 @@ class DeGLATrainer(Trainer):
         return (outputs.loss, outputs) if return_outputs else outputs.loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """Add the mean of each loss term since the last log, and the current temperature scale."""
+        """Add the mean of each loss term since the last log, and the current temperature scale (and bias)."""
         if self._metrics and "loss" in logs:
             logs.update({name: sum(v) / len(v) for name, v in self._metrics.items()})
             logs["logit_scale"] = _unwrap(self.model).logit_scale.exp().item()
+            if _unwrap(self.model).logit_bias is not None:  # SigLIP, SigLIP 2
+                logs["logit_bias"] = _unwrap(self.model).logit_bias.item()
             self._metrics.clear()
         super().log(logs, start_time)
 
@@ -231,13 +239,17 @@ class DeGLATrainer(Trainer):
         os.rmdir(tmp)
 
     def export(self, output_dir: str | None = None, extra_files: dict[str, str] | None = None) -> str:
-        """Write the student as a drop-in CLIP checkpoint (+ processor, + `extra_files` such as the model card)
-        to `<output_dir>/clip`, atomically; returns the path."""
-        path = os.path.join(output_dir or self.args.output_dir, EXPORT_DIR)
+        """Write the student as a drop-in checkpoint of its own class (+ processor, + `extra_files` such as the model
+        card) to `<output_dir>/<family>` (`clip`, `siglip`, `siglip2`), atomically; returns the path."""
+        path = os.path.join(output_dir or self.args.output_dir, self.export_dir_name())
         if self.is_world_process_zero():
-            _unwrap(self.model).export_clip(path, processor=self.processing_class, extra_files=extra_files)
+            _unwrap(self.model).export_student(path, processor=self.processing_class, extra_files=extra_files)
         self.accelerator.wait_for_everyone()
         return path
+
+    def export_dir_name(self) -> str:
+        """The export's folder inside the output folder: the student's `model_type` (`clip` for CLIP)."""
+        return _unwrap(self.model).config.student_config.model_type
 
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
         """Nothing to create up front: `push_to_hub` creates the repository of the CLIP export."""
@@ -246,9 +258,10 @@ class DeGLATrainer(Trainer):
         """Wrapper checkpoints (student + teacher + optimizer) stay local; they are for resuming."""
 
     def push_to_hub(self, commit_message: str | None = None, **kwargs) -> str | None:
-        """Upload the drop-in CLIP export (`<output_dir>/clip`, written by `export`), never the wrapper."""
+        """Upload the drop-in export (`<output_dir>/<family>`, written by `export`), never the wrapper."""
         if not self.is_world_process_zero():
             return None
-        return push_folder(os.path.join(self.args.output_dir, EXPORT_DIR), self.args.hub_model_id,
+        family = _unwrap(self.model).config.family.name
+        return push_folder(os.path.join(self.args.output_dir, self.export_dir_name()), self.args.hub_model_id,
                            token=self.args.hub_token, private=self.args.hub_private_repo,
-                           commit_message=commit_message or "Upload DeGLA fine-tuned CLIP")
+                           commit_message=commit_message or f"Upload DeGLA fine-tuned {family}")

@@ -1,4 +1,5 @@
-"""Pretrain the shapes world's base CLIP from scratch (plain CLIP loss) and save it into the package.
+"""Pretrain the shapes world's base CLIP (plain CLIP loss) or SigLIP (sigmoid loss, `--family siglip`) from scratch
+and save it into the package.
 
 The base model of the embedded demo: a small transformers `CLIPModel` trained on the BROAD world distribution
 (`degla.world.shapes.pretraining_config()`: 1-3 objects, loose web-style captions), on CPU. Every step draws a
@@ -12,6 +13,12 @@ shared 2-core machine):
     python scripts/pretrain_world_clip.py                                   # into runs/world_clip
     python scripts/pretrain_world_clip.py --output_dir degla/world/base_model --overwrite_output_dir  # the shipped one
     python scripts/pretrain_world_clip.py --max_steps 2000 --batch_size 256  # a bigger run
+    python scripts/pretrain_world_clip.py --family siglip --output_dir degla/world/base_siglip --overwrite_output_dir
+
+The SigLIP has the CLIP's tower sizes and sees the same batches (same seed); it starts from SigLIP's t' = log 10,
+b = −10 (Zhai et al. 2023, §3.3), is trained with `SiglipModel`'s sigmoid loss and, as in big_vision, its log
+temperature is not clamped. Texts go in as the SigLIP family prepares them (`degla.families`: padded to the text
+tower's 32 tokens, no attention mask), pixels with SigLIP's normalisation.
 
 Single-process by design (the model is tiny); for more processes the usual
 `accelerate launch scripts/pretrain_world_clip.py ...` would only replicate the work.
@@ -29,14 +36,17 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import CLIPModel, get_cosine_schedule_with_warmup, set_seed
+from transformers import AutoModel, get_cosine_schedule_with_warmup, set_seed
+from transformers.image_utils import IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD
 
 from degla.atomic_io import atomic_directory
 from degla.cli import Stage
 from degla.errors import OutputExistsError, check_ranges
+from degla.families import family_of
 from degla.world.benchmarks import (SUGARCREPE_TASKS, ZEROSHOT_TEMPLATES, seen_combinations, single_object_classes,
                                     sugarcrepe_items)
-from degla.world.clip import BASE_MODEL_DIR, pixel_values, world_clip_config, world_processor
+from degla.world.clip import (BASE_MODEL_DIR, pixel_values, world_clip_config, world_processor, world_siglip_config,
+                              world_siglip_processor)
 from degla.world.shapes import HELD_OUT, pretraining_config, render, sample_scenes, scene_captions
 
 logger = logging.getLogger(__name__)
@@ -48,6 +58,9 @@ class PretrainArguments:
         "help": f"Where to save the model and processor (the shipped base model is {BASE_MODEL_DIR})."})
     overwrite_output_dir: bool = field(default=False, metadata={
         "help": "Replace a model already in --output_dir (e.g. to regenerate the shipped base model)."})
+    family: str = field(default="clip", metadata={
+        "help": "'clip' (CLIPModel, softmax contrast, the shipped degla/world/base_model) or 'siglip' (SiglipModel, "
+                "sigmoid loss, degla/world/base_siglip).", "choices": ["clip", "siglip"]})
     seed: int = field(default=0, metadata={"help": "Seed of the model init and of the data stream."})
     max_steps: int = field(default=600, metadata={"help": "Optimizer steps (one fresh batch each)."})
     batch_size: int = field(default=128, metadata={"help": "Image-caption pairs per step."})
@@ -77,18 +90,31 @@ def _param_groups(model: torch.nn.Module, weight_decay: float):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def text_inputs(model, tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
+    """Texts as the model's family prepares them (CLIP: padded to the longest, with the attention mask; SigLIP: to
+    the text tower's length, without one)."""
+    family = family_of(model)
+    return family.tokenize(tokenizer, [family.prepare_text(t) for t in texts],
+                           family.text_max_length(model.config, tokenizer))
+
+
+def image_inputs(model, images: np.ndarray) -> torch.Tensor:
+    """Pixels normalised as the model's processor does (CLIP's mean and std, or SigLIP's 0.5)."""
+    if family_of(model).name == "CLIP":
+        return pixel_values(images)
+    return pixel_values(images, mean=IMAGENET_STANDARD_MEAN, std=IMAGENET_STANDARD_STD)  # SigLIP's processor
+
+
 @torch.no_grad()
 def _embed_texts(model, tokenizer, texts: list[str], batch: int = 1024) -> torch.Tensor:
-    out = []
-    for i in range(0, len(texts), batch):
-        enc = tokenizer(texts[i : i + batch], padding=True, truncation=True, return_tensors="pt")
-        out.append(model.get_text_features(**enc).pooler_output)
+    out = [model.get_text_features(**text_inputs(model, tokenizer, texts[i : i + batch])).pooler_output
+           for i in range(0, len(texts), batch)]
     return torch.nn.functional.normalize(torch.cat(out), dim=-1)
 
 
 @torch.no_grad()
 def _embed_images(model, images: np.ndarray, batch: int = 512) -> torch.Tensor:
-    out = [model.get_image_features(pixel_values=pixel_values(images[i : i + batch])).pooler_output
+    out = [model.get_image_features(pixel_values=image_inputs(model, images[i : i + batch])).pooler_output
            for i in range(0, len(images), batch)]
     return torch.nn.functional.normalize(torch.cat(out), dim=-1)
 
@@ -130,33 +156,40 @@ def run_pretraining(args: PretrainArguments) -> dict[str, float]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.num_threads)
     set_seed(args.seed)
-    processor = world_processor()
+    siglip = args.family == "siglip"
+    processor = world_siglip_processor() if siglip else world_processor()
     tokenizer = processor.tokenizer
-    config = world_clip_config(tokenizer, width=args.width, layers=args.layers, patch_size=args.patch_size)
-    model = CLIPModel(config)
-    logger.info("CLIPModel with %.2fM parameters", sum(p.numel() for p in model.parameters()) / 1e6)
+    build_config = world_siglip_config if siglip else world_clip_config
+    model = AutoModel.from_config(build_config(tokenizer, width=args.width, layers=args.layers,
+                                               patch_size=args.patch_size))
+    if siglip:  # SigLIP's initial temperature and bias (t' = log 10, b = -10)
+        with torch.no_grad():
+            model.logit_scale.fill_(math.log(10.0))
+            model.logit_bias.fill_(-10.0)
+    logger.info("%s with %.2fM parameters", type(model).__name__, sum(p.numel() for p in model.parameters()) / 1e6)
     optimizer = torch.optim.AdamW(_param_groups(model, args.weight_decay), lr=args.learning_rate,
                                   betas=(0.9, 0.98), eps=1e-6)
     scheduler = get_cosine_schedule_with_warmup(optimizer, args.warmup_steps, args.max_steps)
     world = pretraining_config()
     start = time.time()
     model.train()
-    progress = tqdm(range(args.max_steps), desc="pretraining world CLIP")
+    progress = tqdm(range(args.max_steps), desc=f"pretraining world {family_of(model).name}")
     for step in progress:
         data_seed = args.seed * 1_000_003 + step
         scenes = sample_scenes(world, args.batch_size, data_seed)
         rng = np.random.default_rng([data_seed, 1])
         captions = [scene_captions(s, world, rng)[0] for s in scenes]
-        text = tokenizer(captions, padding=True, truncation=True, return_tensors="pt")
-        pixels = pixel_values(render(scenes, world, seed=data_seed))
+        text = text_inputs(model, tokenizer, captions)
+        pixels = image_inputs(model, render(scenes, world, seed=data_seed))
         loss = model(**text, pixel_values=pixels, return_loss=True).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            model.logit_scale.clamp_(0, math.log(100))
+        if family_of(model).logit_scale_max is not None:  # CLIP clamps, SigLIP (big_vision) does not
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, family_of(model).logit_scale_max)
         progress.set_postfix(loss=f"{loss.item():.3f}", scale=f"{model.logit_scale.exp().item():.1f}")
         if args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < args.max_steps:
             results = quick_eval(model, tokenizer, args.eval_scenes, args.eval_per_class)
@@ -177,4 +210,5 @@ def run_pretraining(args: PretrainArguments) -> dict[str, float]:
 
 
 PRETRAINING = Stage(name="pretrain_world_clip", argument_types=(PretrainArguments,), run=run_pretraining,
-                    description="Pretrain the shapes world's base CLIP from scratch with the plain CLIP loss.")
+                    description="Pretrain the shapes world's base CLIP (plain CLIP loss) or SigLIP (sigmoid loss) "
+                                "from scratch.")

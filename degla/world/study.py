@@ -26,6 +26,7 @@ import numpy as np
 from ..atomic_io import write_file_atomic, write_json_atomic, write_text_atomic
 from ..cli import Stage
 from ..configuration_degla import objective_fields
+from ..hub import public_name
 from .pipeline import WORLD_RECIPE
 
 WORLD_LR, WORLD_EMA_DECAY = WORLD_RECIPE["learning_rate"], WORLD_RECIPE["ema_decay"]
@@ -120,8 +121,9 @@ def score(model_dir: str, cache_dir: str) -> dict:
 
 
 def run_one(overrides: dict, seed: int, run_dir: str, cache_dir: str, max_steps: int | None,
-            keep_models: bool) -> dict:
-    """Fine-tune and score one (configuration, seed) in this process with one thread; write its result.json."""
+            keep_models: bool, base_model: str | None = None) -> dict:
+    """Fine-tune and score one (configuration, seed) in this process with one thread; write its result.json.
+    `base_model`: the checkpoint to fine-tune (default: the shipped base CLIP)."""
     import torch
 
     from ..cli import options_argv, run
@@ -134,14 +136,16 @@ def run_one(overrides: dict, seed: int, run_dir: str, cache_dir: str, max_steps:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
     start = time.perf_counter()
-    extra = {"seed": seed, **overrides, **({"max_steps": max_steps} if max_steps else {})}
+    extra = {"seed": seed, **overrides, **({"max_steps": max_steps} if max_steps else {}),
+             **({"model_name_or_path": base_model} if base_model else {})}
     work = os.path.join(run_dir, "train")
     if os.path.exists(work):  # an interrupted run: start it again from scratch
         shutil.rmtree(work)
     argv = options_argv(world_train_options(output_dir=work, cache_dir=cache_dir, **extra)) + ["--disable_tqdm", "true"]
     export = run(TRAINING, argv)
     results = score(export, cache_dir)
-    entry = {"overrides": overrides, "seed": seed, "max_steps": max_steps, "results": results,
+    entry = {"overrides": overrides, "seed": seed, "max_steps": max_steps,
+             "base_model": public_name(base_model) if base_model else None, "results": results,
              "summary": summarise(results), "seconds": round(time.perf_counter() - start, 1)}
     if not keep_models:
         shutil.rmtree(work)
@@ -149,10 +153,10 @@ def run_one(overrides: dict, seed: int, run_dir: str, cache_dir: str, max_steps:
     return entry
 
 
-def base_result(cache_dir: str) -> dict:
+def base_result(cache_dir: str, base_model: str | None = None) -> dict:
     from .clip import BASE_MODEL_DIR
 
-    results = score(BASE_MODEL_DIR, cache_dir)
+    results = score(base_model or BASE_MODEL_DIR, cache_dir)
     return {"overrides": {}, "seed": None, "results": results, "summary": summarise(results)}
 
 
@@ -382,10 +386,55 @@ def plot(points: list[Point], runs: dict[str, dict[int, dict]], base: dict, path
     plt.close(fig)
 
 
+def runs_by_key(data: dict) -> dict[str, dict[int, dict]]:
+    """A results.json's runs as `runs[configuration key][seed]` = the run's summary."""
+    out: dict[str, dict[int, dict]] = {}
+    for entry in data["runs"].values():
+        out.setdefault(run_name(entry["overrides"]), {})[entry["seed"]] = entry["summary"]
+    return out
+
+
+def comparison(name: str, runs: dict[str, dict[int, dict]], base: dict, other_name: str, other: dict,
+               labels=("negclip", "degla"), metrics=("Compositional", "ZS seen", "ZS held-out")) -> str:
+    """results.md's section comparing this study's base model with another's (e.g. the world's SigLIP with its CLIP,
+    `other` = that study's results.json): a table of both, and the differences with 95 % t intervals (against a
+    base: one-sample; between configurations or models: paired by seed, which fixes the data order, crops and
+    negatives)."""
+    other_runs, other_base = runs_by_key(other), other["base"]["summary"]
+    keys = {label: run_name(world_point(**ABLATION[label])) for label in labels}
+    rows = [(f"{other_name} base", [other_base])]
+    rows += [(f"{other_name} {label}", list(other_runs[keys[label]].values())) for label in labels
+             if keys[label] in other_runs]
+    rows += [(f"{name} base", [base])] + [(f"{name} {label}", list(runs[keys[label]].values())) for label in labels
+                                         if keys[label] in runs]
+    lines = [f"## {name} against {other_name}", "", table(rows), "", "| difference | " + " | ".join(metrics) + " |",
+             "|---|" + "---:|" * len(metrics)]
+
+    def row(text: str, stats: list[tuple[float, float, int]]) -> str:
+        return f"| {text} (n = {stats[0][2]}) | " + " | ".join(f"{m:+.1f} [{m - h:+.1f}, {m + h:+.1f}]"
+                                                             for m, h, _ in stats) + " |"
+
+    present = [label for label in labels if keys[label] in runs]
+    for label in present:
+        lines.append(row(f"{name} {label} − {name} base",
+                         [against_constant(runs[keys[label]], base[m], m) for m in metrics]))
+    if {"negclip", "degla"} <= set(present):
+        lines.append(row(f"{name}: DeGLA − NegCLIP-style", [paired(runs[keys["negclip"]], runs[keys["degla"]], m)
+                                                           for m in metrics]))
+    for label in present:
+        if keys[label] in other_runs:
+            lines.append(row(f"{label}: {name} − {other_name}",
+                             [paired(other_runs[keys[label]], runs[keys[label]], m) for m in metrics]))
+    return "\n".join(lines) + "\n"
+
+
 # -- the driver ----------------------------------------------------------------------------------------------------
 def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None = None, quick: bool = False,
-              keep_models: bool = False, only: list[str] | None = None) -> dict:
-    """Run every missing (configuration, seed), then write results.json, results.md and tradeoff.png."""
+              keep_models: bool = False, only: list[str] | None = None, base_model: str | None = None,
+              compare_with: str | None = None) -> dict:
+    """Run every missing (configuration, seed), then write results.json, results.md and tradeoff.png.
+    `base_model`: the checkpoint every run fine-tunes (default: the shipped base CLIP; e.g. the world's SigLIP);
+    `compare_with`: the results.json of the CLIP study, compared with in results.md (`comparison`)."""
     from datasets import load_from_disk
 
     from .pipeline import build_benchmarks, build_negatives_dataset, world_cache_dir
@@ -403,14 +452,17 @@ def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None
             if os.path.exists(result_file):
                 with open(result_file) as f:
                     entry = json.load(f)
-                if entry["overrides"] == point.overrides and entry["max_steps"] == max_steps:
+                if (entry["overrides"] == point.overrides and entry["max_steps"] == max_steps
+                        and entry.get("base_model") == (public_name(base_model) if base_model else None)):
                     done[(point.key, seed)] = entry
                     continue
             todo.append((point, seed, run_dir))
+    todo.sort(key=lambda item: item[1])  # seed by seed: an interrupted study has every configuration's first seeds
     print(f"{len(done)} runs already finished, {len(todo)} to run ({jobs} at a time)", flush=True)
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run_one, p.overrides, seed, run_dir, cache_dir, max_steps, keep_models): (p, seed)
+        futures = {pool.submit(run_one, p.overrides, seed, run_dir, cache_dir, max_steps, keep_models,
+                               base_model): (p, seed)
                    for p, seed, run_dir in todo}
         for finished, future in enumerate(as_completed(futures), 1):
             point, seed = futures[future]
@@ -420,7 +472,7 @@ def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None
             print(f"[{finished}/{len(todo)}] {point.label} seed {seed}: compositional {s['Compositional']:.1f}, "
                   f"ZS seen {s['ZS seen']:.1f}, held-out {s['ZS held-out']:.1f} ({entry['seconds']:.0f} s; "
                   f"{time.perf_counter() - start:.0f} s elapsed)", flush=True)
-    base = base_result(cache_dir)
+    base = base_result(cache_dir, base_model)
     runs: dict[str, dict[int, dict]] = {}
     for (key, seed), entry in sorted(done.items(), key=lambda item: (item[0][0], item[0][1])):
         runs.setdefault(key, {})[seed] = entry["summary"]
@@ -430,6 +482,7 @@ def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None
     captions = len(load_from_disk(build_negatives_dataset(cache_dir=cache_dir)))
     steps = captions // WORLD_RECIPE["per_device_train_batch_size"] * WORLD_RECIPE["num_train_epochs"]
     data = {"design": {"seeds": list(seeds), "quick": quick, "recipe": WORLD_RECIPE, "captions": captions,
+                       "base_model": public_name(base_model) if base_model else "degla/world/base_model",
                        "steps_per_run": max_steps or steps,
                        "ema_time_constants": {f"{d:g}": round(1 / (1 - d)) for d in EMA_DECAYS if d < 1},
                        "runs": len(done), "confidence_percent": 95, "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
@@ -442,8 +495,13 @@ def run_study(output_dir: str, seeds=SEEDS, jobs: int = 2, cache_dir: str | None
                      for p in points},
             "claims": [c.as_dict() for c in found]}
     write_json_atomic(os.path.join(output_dir, "results.json"), data)
-    write_text_atomic(os.path.join(output_dir, "results.md"),
-                      report(points, runs, base["summary"], found, f"Shapes world, seeds {list(seeds)}"))
+    markdown = report(points, runs, base["summary"], found, f"Shapes world, seeds {list(seeds)}")
+    if compare_with:
+        with open(compare_with) as f:
+            other = json.load(f)
+        name = "SigLIP" if "siglip" in (base_model or "").lower() else public_name(base_model or "this base")
+        markdown += "\n" + comparison(name, runs, base["summary"], "CLIP", other)
+    write_text_atomic(os.path.join(output_dir, "results.md"), markdown)
     if not only:
         plot(points, runs, base["summary"], os.path.join(output_dir, "tradeoff.png"))
     return data
@@ -461,11 +519,17 @@ class StudyArguments:
     quick: bool = field(default=False, metadata={"help": "4 training steps per run (a smoke test of the pipeline)."})
     keep_models: bool = field(default=False, metadata={"help": "Keep each run's checkpoint and export."})
     cache_dir: str | None = field(default=None, metadata={"help": "World data cache (default ~/.cache/degla/world)."})
+    base_model: str | None = field(default=None, metadata={
+        "help": "Checkpoint every run fine-tunes (default: the shipped base CLIP, degla/world/base_model); e.g. "
+                "degla/world/base_siglip with --only negclip degla for the SigLIP comparison."})
+    compare_with: str | None = field(default=None, metadata={
+        "help": "results.json of the CLIP study (results/miniature/results.json) to compare this one's runs with "
+                "in results.md, seed-paired."})
 
 
 def run_study_from_arguments(args: StudyArguments) -> dict:
     return run_study(args.output_dir, tuple(args.seeds), args.jobs, args.cache_dir, args.quick, args.keep_models,
-                     args.only or None)
+                     args.only or None, args.base_model, args.compare_with)
 
 
 STUDY = Stage(name="reproduce_miniature", argument_types=(StudyArguments,), run=run_study_from_arguments,
