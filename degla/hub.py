@@ -146,8 +146,11 @@ def model_loading(option: str, name: str, revision: str | None = None):
             yield
     except InputError:
         raise
-    except (OSError, HFValidationError) as err:
-        if os.path.isdir(os.path.expanduser(name)):
+    except (OSError, ValueError) as err:  # HFValidationError is a ValueError
+        local = os.path.isdir(os.path.expanduser(name))
+        if (type(err) is ValueError and not (local and str(err).startswith("Unrecognized"))):
+            raise  # the load's own complaint, not transformers' "Unrecognized model/processing class" of a bare folder
+        if local:
             where = "the local folder lacks what the load needs"
         else:
             where = ("it is not a local folder, and the Hub has no such repository or cannot be reached (check the "

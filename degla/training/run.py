@@ -113,5 +113,6 @@ def run_training(model_args: ModelArguments, data_args: DataArguments, objective
     # Saves the wrapper (student + teacher) locally and, with --push_to_hub, uploads the CLIP export.
     trainer.save_model()
     shown = os.path.relpath(export_dir)
-    state.print(f"Drop-in checkpoint: {shown}  ({model_class}.from_pretrained({shown!r}))")
+    family = model_class.removesuffix("Model")
+    state.print(f"Drop-in {family} checkpoint: {shown}  ({model_class}.from_pretrained({shown!r}))")
     return export_dir
