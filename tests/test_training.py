@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -13,7 +11,7 @@ from transformers import CLIPModel, CLIPProcessor
 from degla import DeGLAForContrastive
 from degla.testing_utils import tiny_clip_config
 
-from training_helpers import ROOT, load_wrapper_weights, run_in_process, train_args
+from training_helpers import assert_two_processes_update_like_one, load_wrapper_weights, run_in_process, train_args
 
 
 def test_training_changes_every_student_weight_and_the_teacher_only_through_ema(tiny_model_dir, tiny_dataset_dir,
@@ -79,23 +77,7 @@ def test_checkpoint_holds_teacher_optimizer_scheduler_rng_and_resume_is_exact(ti
 def test_two_processes_update_like_one_process_with_twice_the_batch(tiny_model_dir, tiny_dataset_dir, tmp_path):
     """Plain SGD (not Adam, which is invariant to a uniform gradient scale): every weight's *change* after three
     steps of 2 processes × 2 equals that of 1 process × 4, so the gradient's size is right too."""
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    common = ["--max_steps", "3", "--optim", "sgd", "--learning_rate", "0.5"]
-    subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                    "--main_process_port", "29561", os.path.join(ROOT, "scripts", "train.py"),
-                    *train_args(tiny_model_dir, tiny_dataset_dir, tmp_path / "two", *common,
-                                "--per_device_train_batch_size", "2")], check=True, env=env, cwd=tmp_path)
-    run_in_process(train_args(tiny_model_dir, tiny_dataset_dir, tmp_path / "one", *common,
-                              "--per_device_train_batch_size", "4"))
-    one, two = load_wrapper_weights(tmp_path / "one"), load_wrapper_weights(tmp_path / "two")
-    start = DeGLAForContrastive.from_clip(tiny_model_dir).state_dict()
-    moved = 0
-    for name in one:
-        step_one, step_two = one[name] - start[name], two[name] - start[name]
-        torch.testing.assert_close(step_two, step_one, atol=1e-6, rtol=1e-3, msg=name)
-        moved += int(step_one.abs().max() > 1e-3)
-    assert moved > len(one) // 2  # the updates are far above the tolerance: a 2x gradient error would show
+    assert_two_processes_update_like_one(tiny_model_dir, tiny_dataset_dir, tmp_path, 29561)
 
 
 def test_lora_trains_adapters_and_exports_a_plain_clip(tiny_model_dir, tiny_dataset_dir, tmp_path):

@@ -3,8 +3,6 @@ the family's preprocessing, the drop-in export, resume and 2 processes = 1 proce
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,12 +11,11 @@ from datasets import load_from_disk
 from PIL import Image
 from transformers import AutoProcessor, Siglip2Model, SiglipModel
 
-from degla import DeGLAForContrastive
 from degla.families import FAMILIES
 from degla.training import DeGLACollator, TrainImageTransform, assign_negative_slots
 
 from dual_encoder_helpers import save_tiny_siglip, save_tiny_siglip2
-from training_helpers import ROOT, load_wrapper_weights, run_in_process, train_args
+from training_helpers import assert_two_processes_update_like_one, load_wrapper_weights, run_in_process, train_args
 
 
 @pytest.fixture(scope="module")
@@ -106,21 +103,6 @@ def test_siglip_resume_is_exact(siglip_dir, tiny_dataset_dir, tmp_path):
 def test_siglip_two_processes_update_like_one_process_with_twice_the_batch(siglip_dir, tiny_dataset_dir, tmp_path):
     """As for CLIP (tests/test_training.py), with SGD: the sigmoid base term's gathered columns and local rows make
     2 processes × 2 step exactly as 1 process × 4."""
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    common = ["--max_steps", "3", "--optim", "sgd", "--learning_rate", "0.5", "--num_negatives", "2"]
-    subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                    "--main_process_port", "29563", os.path.join(ROOT, "scripts", "train.py"),
-                    *train_args(siglip_dir, tiny_dataset_dir, tmp_path / "two", *common,
-                                "--per_device_train_batch_size", "2")], check=True, env=env, cwd=tmp_path)
-    run_in_process(train_args(siglip_dir, tiny_dataset_dir, tmp_path / "one", *common,
-                              "--per_device_train_batch_size", "4"))
-    one, two = load_wrapper_weights(tmp_path / "one"), load_wrapper_weights(tmp_path / "two")
-    start = DeGLAForContrastive.from_student(siglip_dir).state_dict()
-    moved = 0
-    for name in one:
-        step_one, step_two = one[name] - start[name], two[name] - start[name]
-        torch.testing.assert_close(step_two, step_one, atol=1e-6, rtol=1e-3, msg=name)
-        moved += int(step_one.abs().max() > 1e-3)
-    assert moved > len(one) // 2
+    runs = assert_two_processes_update_like_one(siglip_dir, tiny_dataset_dir, tmp_path, 29563, "--num_negatives", "2")
+    one, start = runs["one"], runs["start"]
     assert (one["student.logit_bias"] - start["student.logit_bias"]).abs().item() > 1e-3

@@ -411,8 +411,9 @@ def comparison(name: str, runs: dict[str, dict[int, dict]], base: dict, other_na
              "|---|" + "---:|" * len(metrics)]
 
     def row(text: str, stats: list[tuple[float, float, int]]) -> str:
-        return f"| {text} (n = {stats[0][2]}) | " + " | ".join(f"{m:+.1f} [{m - h:+.1f}, {m + h:+.1f}]"
-                                                             for m, h, _ in stats) + " |"
+        cells = [f"{m:+.1f} (no interval)" if n < 2 else f"{m:+.1f} [{m - h:+.1f}, {m + h:+.1f}]"  # n = 1: none
+                 for m, h, n in stats]
+        return f"| {text} (n = {stats[0][2]}) | " + " | ".join(cells) + " |"
 
     present = [label for label in labels if keys[label] in runs]
     for label in present:
