@@ -259,6 +259,42 @@ def is_number(word: str) -> bool:
     return _brill_parser().lexicon.get(word) == "CD"
 
 
+def _after_preposition(tags: list[str], i: int) -> bool:
+    """Whether the noun phrase that ends before ``i`` follows a preposition: "on a motorcycle"."""
+    start = i - 1
+    while start > 0 and tags[start - 1] in {"NOUN", "ADJ", "NUM", "DET"}:
+        start -= 1
+    return start > 0 and tags[start - 1] == "PREP"
+
+
+def _can_be_singular_noun(word: str) -> bool:
+    """Whether ``word`` is a base form (not "-ing", "-ed") with a noun reading in LemmInflect's dictionary."""
+    return (bool(word) and lemma(word) == word and not word.endswith(("ing", "ed"))
+            and "NOUN" in _dictionary_lemmas(word))
+
+
+def _has_finite_verb(tags: list[str], words: list[str]) -> bool:
+    """Whether a verb tagged so far is finite (not "-ing", "-ed", "-en": "two men riding on a ...")."""
+    return any(t in {"VERB", "AUX"} and not w.endswith(("ing", "ed", "en")) for t, w in zip(tags, words))
+
+
+@lru_cache(maxsize=1)
+def _agents() -> frozenset:
+    categories = load_lexicon().noun_categories
+    return frozenset(categories["person"]) | frozenset(categories["animal"])
+
+
+def _is_agent(word_lemma: str) -> bool:
+    """Whether a noun names a person or an animal (the lexicon's categories): an "-ing" word right
+    after it is what it does ("a man skiing down", "a woman shopping with"), not a compound's head
+    ("a hotel building with")."""
+    return word_lemma in _agents()
+
+
+def _is_plural_noun(word: str, word_tag: str) -> bool:
+    return word_tag == "NOUN" and lemma(word) != word
+
+
 def is_known_word(word: str) -> bool:
     """Whether ``word`` is an English word: in the domain lexicon, in Brill's lexicon, or in
     LemmInflect's dictionary (a decoder can spell non-words from word pieces: "axiosi")."""
@@ -303,80 +339,11 @@ def words_of_class(word_class: str, domain_only: bool = False) -> frozenset:
     return frozenset(words)
 
 
-_CLASS_PENN = {"NOUN": frozenset({"NN", "NNS", "NNP", "NNPS"}), "ADJ": frozenset({"JJ", "JJR", "JJS"}),
-               "VERB": frozenset({"VB", "VBD", "VBG", "VBN", "VBP", "VBZ"})}
-
-
-@lru_cache(maxsize=None)
-def penn_readings(word: str, classes: frozenset) -> frozenset | None:
-    """The Penn Treebank tags ``word`` (lower case) can have: its forms in LemmInflect's dictionary
-    ("sled": NN, VB, VBP; "standing": JJ, NN, VBG), and for a class of the domain lexicon
-    (``classes``) the dictionary does not list, every tag of that class. None: unknown (any tag)."""
-    from lemminflect import getAllInflections
-
-    tags = set()
-    for upos, lemmas in _dictionary_lemmas(word).items():
-        if upos in _CLASS_PENN:
-            for lem in lemmas:
-                tags.update(t for t, forms in getAllInflections(lem, upos).items() if word in forms)
-                if upos == "NOUN" and lem == word:
-                    tags.add("NN")  # (a mass noun has no inflections listed)
-    for c in classes:
-        if not tags & _CLASS_PENN[c]:
-            tags |= _CLASS_PENN[c]
-    return frozenset(tags) or None
-
-
-def _word_class(w: str, penn: str, next_penn: str, prev_tag: str, prev_w: str, classes: set,
-                in_object: bool = False) -> str:
-    """Our tag of an open-class word from its Penn Treebank tag in context (``penn``, the next word's
-    ``next_penn``), the tag of the word before and the word's classes in the domain lexicon;
-    ``in_object``: the word follows a noun phrase that is a verb's or a preposition's object."""
-    before_noun, nominal_next = next_penn.startswith("NN"), next_penn.startswith(("NN", "JJ", "CD"))
-    dictionary = penn_readings(w, frozenset()) or frozenset()
-    if penn.startswith("NN"):
-        if w.endswith("ing") and prev_tag == "NOUN" and not nominal_next and "VBG" in dictionary:
-            return "VERB"  # an "-ing" word after a noun, not before one, is what it does: "an elephant standing in"
-        if "ADJ" in classes and (before_noun or next_penn == "CC" or prev_tag not in {"DET", "NUM", "ADJ"}):
-            return "ADJ"  # a colour before its noun or named alone: "orange walls", "painted blue with"
-        return "NOUN"
-    if penn.startswith("JJ"):
-        if prev_tag == "DET" and not nominal_next and next_penn != "CC" and "NN" in dictionary:
-            return "NOUN"  # a determiner's head: "an adult standing", "kicks a male"
-        return "ADJ"
-    if penn.startswith("VB"):
-        if prev_tag in {"DET", "NUM", "ADJ"}:
-            return "ADJ" if before_noun else "NOUN"  # a determiner takes no verb: "a lit bridge", "a slice of"
-        if before_noun and (penn == "VBN" or penn == "VBD" and (prev_tag in {"", "VERB", "PREP", "CONJ", "PUNCT"}
-                                                               or prev_tag == "NOUN" and in_object)):
-            return "ADJ"  # a participle before its noun: "contains diced meat", "along a tree filled forest"
-        if penn == "VBG" and before_noun and prev_tag in {"", "PREP", "CONJ", "PUNCT"}:
-            return "ADJ"  # "blossoming trees", "of differing quality"
-        if penn in {"VB", "VBP", "VBZ"} and prev_tag == "PREP" and prev_w != "to":
-            return "NOUN"  # a preposition's object takes no finite verb: "sits on swings"
-        return "VERB"
-    if penn == "CD":
-        return "NUM"
-    if penn.startswith("RB") or penn == "RP":
-        return "ADV"
-    return "NOUN" if "NOUN" in classes or not classes else sorted(classes)[0]
-
-
-def context_tags(words: list[str], merged: list[str], readings: list[frozenset | None]) -> list[str]:
-    """Penn Treebank tags of the trained tagger (:mod:`degla.generation.tagger`) in context: ``words``
-    as written (from :func:`split_words`), one tag per word of ``merged`` (``words`` with compounds
-    joined by a space: a compound's last word's tag), each word of ``merged`` tagged with the best of
-    its ``readings`` (:func:`penn_readings`; None: any tag; a compound's other words: any tag)."""
-    from .tagger import penn_tags
-
-    allowed = []
-    for w, tags in zip(merged, readings):
-        allowed += [None] * w.count(" ") + [tags]
-    penn, out, i = penn_tags(tuple(words), tuple(allowed)), [], 0
-    for w in merged:
-        i += w.count(" ") + 1
-        out.append(penn[i - 1])
-    return out
+def brill_tags(words: list[str]) -> list[str]:
+    """Tags (our tag set) of Brill's tagger in context, for lower-cased ``words``; words it
+    does not know get its suffix rules, and anything without a counterpart ``NOUN``."""
+    tagged = _brill_parser().find_tags([w.replace("_", " ") for w in words])
+    return [_PENN_TO_TAG.get(penn[:2], "NOUN") for _, penn in tagged]
 
 
 def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Token]:
@@ -384,28 +351,26 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
     of ``keep_apart`` (see :func:`_merge_compounds`)."""
     lex, _, _, _ = _sets()
     fw = lex.function_words
-    merged = _merge_compounds(words, keep_apart)
-    lowers = [w.lower().replace(" ", "_") for w in merged]
+    words = _merge_compounds(words, keep_apart)
+    lowers = [w.lower().replace(" ", "_") for w in words]
     lemmas = [lemma(w) for w in lowers]
-    known = [_lexical_classes(w, lem) for w, lem in zip(lowers, lemmas)]
-    penn = context_tags(words, merged, [penn_readings(w, frozenset(c)) if w.isalpha() else None
-                                        for w, c in zip(lowers, known)])
-    guesses = [_PENN_TO_TAG.get(p[:2], "NOUN") for p in penn]
-    words = merged
-    # first pass: closed classes from the lexicon, the tagger's class in context for the rest
+    brill = brill_tags(lowers)
+    # first pass: the word's classes in the lexicon, or Brill's tag in context
     closed = set().union(*fw.values())
-    first = []
-    for w, lem, guess, classes in zip(lowers, lemmas, guesses, known):
+    closed_but_relations = closed - fw["relation"]
+    first, known = [], []
+    for w, lem, guess in zip(lowers, lemmas, brill):
+        known.append(_lexical_classes(w, lem))
         if not re.match(r"[a-z0-9]", w):
             first.append({"PUNCT"})
         elif w.isdigit() or (lem.endswith("_of") and lem[:-3] in fw["quantity"]):
             first.append({"NUM"})
-        elif w in closed and not classes and w not in fw["quantity"]:  # ("a number 41 bus": without "of", a noun)
+        elif w in closed and not known[-1] and w not in fw["quantity"]:  # ("a number 41 bus": without "of", a noun)
             first.append({"FUNC"})
-        elif "-" in w and w.endswith(("ed", "ing")) and not classes:
+        elif "-" in w and w.endswith(("ed", "ing")) and not known[-1]:
             first.append({"ADJ"})  # a compound modifier: "snow-covered", "meat-filled", "long-haired"
         else:
-            first.append({guess} if guess in {"NOUN", "ADJ", "VERB", "ADV"} else classes or {"NOUN"})
+            first.append(known[-1] or {guess if guess in {"NOUN", "ADJ", "VERB", "ADV"} else "NOUN"})
     tags: list[str] = []
     for i, (w, lem) in enumerate(zip(lowers, lemmas)):
         prev_w = lowers[i - 1] if i else ""
@@ -414,7 +379,6 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
         next_w = lowers[i + 1] if i + 1 < len(words) else ""
         next_nominal = bool(nxt & {"NOUN", "ADJ"})
         at_end = not next_w or nxt == {"PUNCT"}  # the end of the caption or punctuation next
-        next_penn = penn[i + 1] if i + 1 < len(words) else ""
         if w in {"'s", "’s"}:
             tags.append("POSS")  # the possessive marker ends a noun phrase: "a woman's head"
         elif first[i] == {"PUNCT"}:
@@ -434,10 +398,12 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
             tags.append("ADJ" if next_nominal and next_w != "of" else "REL")
         elif w in _OTHER:
             tags.append("ADJ" if next_nominal else "PRON")  # "two other cows", "another cow"; "each other"
-        elif w in fw["det"]:
-            # "her" is a possessive before what the tagger reads as a nominal ("with her display in a hand"),
-            # otherwise an object ("looks at her")
-            tags.append("DET" if w != "her" or next_nominal or "NUM" in nxt else "PRON")
+        elif w in fw["det"] and (w != "her" or next_nominal or "NUM" in nxt
+                                 or prev_tag in {"", "PREP"} and _can_be_singular_noun(next_w)):
+            # "her" is a possessive before a nominal or a number, and before a word that can be a noun after a
+            # preposition (whose object takes no bare verb) or at the start: "her two lambs", "with her display
+            # in a hand"; otherwise an object: "looks at her", "watches her play tennis"
+            tags.append("DET")
         elif w in fw["aux"] and not ("NOUN" in known[i] and prev_tag == "NOUN"
                                      and next_w not in fw["adv"] | {"not", "n't"}
                                      and not ("VERB" in nxt and lemmas[i + 1] == next_w
@@ -455,15 +421,96 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
             tags.append("CONJ")
         elif w in fw["pron"] and not known[i] & {"NOUN", "ADJ"}:
             tags.append("PRON")
-        elif w in fw["adv"] and (not known[i] or guesses[i] == "ADV" and prev_tag == "NOUN"
+        elif w in fw["adv"] and (not known[i] or brill[i] == "ADV" and prev_tag == "NOUN"
                                  and (at_end or next_w in fw["prep"])):
-            tags.append("ADV")  # (a noun too, read as the tagger reads it after a noun: "hit a ball back to")
+            tags.append("ADV")  # (a noun too, read as Brill reads it after a noun: "hit a ball back to")
         else:
-            start = i - 1  # (the noun phrase before: is it an object?)
-            while start > 0 and tags[start - 1] in NP_TAGS:
-                start -= 1
-            tag = _word_class(w, penn[i], next_penn, prev_tag, prev_w, known[i],
-                              start > 0 and tags[start - 1] in {"PREP", "VERB"})
+            classes = first[i]
+            after_det = prev_tag in {"DET", "NUM", "ADJ"}
+            participle = w.endswith(("ing", "ed", "en"))
+            # the base form right after a singular noun cannot be its verb ("a girl hold"): a word that can be
+            # a noun there, with Brill's noun tag in context or an auxiliary after it, is part of a compound
+            # ("a baseball bat on", "a sushi roll sitting", "a television set is", "a fruit stand sits"; but
+            # "watching a man play tennis")
+            compound_head = (prev_tag == "NOUN" and lemmas[i - 1] == lowers[i - 1] and w == lem and not participle
+                             # after a preposition's object, the base form may be the verb of an earlier subject
+                             # ("two men on a motorcycle wave at"), unless a verb or a noun follows it or
+                             # the clause has its verb ("a man calls for a land line")
+                             and (nxt & {"NOUN", "VERB"} or next_w in fw["aux"] or not _after_preposition(tags, i)
+                                  or _has_finite_verb(tags, lowers))
+                             and ("NOUN" in classes or "NOUN" in _dictionary_lemmas(w))
+                             and (brill[i] == "NOUN" and next_w not in fw["det"] | fw["num"] | fw["pron"]
+                                  or next_w in fw["aux"]
+                                  # or the subject's verb follows: "a fruit stand sits", "a table set lies"
+                                  or next_w.endswith("s") and lemmas[i + 1] != next_w and "VERB" in nxt
+                                  and not _has_finite_verb(tags, lowers)))
+            if compound_head:
+                tag = "NOUN"
+            elif (w.endswith("s") and lem != w and "VERB" in classes | {brill[i]} and next_w in fw["det"] | fw["num"]
+                  and prev_tag == "ADJ" and (tags[i - 2] if i > 1 else "") in {"", "PREP", "CONJ", "PUNCT"}):
+                tag = "VERB"  # after an adjective used as a noun, with an object: "the referee in green grabs the ball"
+            elif len(classes) == 1:
+                tag = next(iter(classes))
+                past_participle = w.endswith(("ed", "en")) or w in lex.irregular_verbs
+                if tag == "VERB" and brill[i] == "NOUN" and (
+                        nxt == {"NOUN"} and prev_tag in {"", "DET", "NUM", "ADJ", "PREP", "CONJ", "PUNCT"}
+                        or prev_tag == "NOUN" and w.endswith("ing") and not next_nominal
+                        and next_w not in fw["det"] | fw["num"] and "NOUN" in _dictionary_lemmas(w)
+                        and not _is_agent(lemmas[i - 1])
+                        or prev_tag == "PREP" and prev_w != "to" and not participle):
+                    tag = "NOUN"  # Brill's tag in context: "in dress shirts", "a large cruise building sits"
+                elif tag == "VERB" and participle and nxt == {"NOUN"} and prev_tag in {"", "PREP", "CONJ", "PUNCT"}:
+                    tag = "ADJ"  # a participle before its noun: "blossoming trees", "of differing quality"
+                elif (tag == "VERB" and past_participle and nxt == {"NOUN"} and prev_tag == "NOUN"
+                      and (tags[i - 2] if i > 1 else "") in {"", "DET", "NUM", "ADJ", "CONJ", "PREP", "PUNCT"}):
+                    tag = "ADJ"  # a hyphenless compound modifier: "a tree filled forest", "a horse drawn cart"
+                elif tag == "ADJ" and not next_nominal and (
+                        brill[i] == "NOUN" and prev_tag in {"DET", "PREP"}
+                        or prev_tag == "DET" and "NOUN" in _dictionary_lemmas(w)
+                        and (at_end or next_w in closed_but_relations)
+                        and next_w not in {"and", "or", ",", "-", "one", "ones"}):
+                    # an adjective's spelling used as a head noun: "a man in uniform", "kicks a male"
+                    tag = "NOUN"
+                elif tag == "VERB" and after_det:
+                    # "a sleeping cat", "a parked car"; "a building", "a slice"
+                    tag = "ADJ" if next_nominal and w.endswith(("ing", "ed", "en")) else "NOUN"
+                elif tag == "VERB" and w.endswith("ed") and next_nominal and prev_tag not in {"NOUN", "PRON"}:
+                    tag = "ADJ"  # "parked cars"
+                elif (tag == "NOUN" and prev_tag == "NOUN" and w.endswith("ing")
+                      and _is_agent(lemmas[i - 1]) and "VERB" in _dictionary_lemmas(w)):
+                    # what a person or an animal does, a word the lexicon does not list, with or without an
+                    # object: "a man jogging", "an elephant spraying water"
+                    tag = "VERB"
+                elif tag == "NOUN" and prev_tag in {"NOUN", "PRON", "CONJ"} and w.endswith("s") and lem != w and (
+                        next_w in fw["det"] | fw["num"] or nxt == {"ADJ"}
+                        or not known[i] and (next_nominal or next_w in fw["prep"])
+                        and not _has_finite_verb(tags, lowers)):
+                    # an "-s" word between two noun phrases: "a man flies a kite", "shorts bends over"; a word
+                    # the lexicon does not know, only if the clause has no verb yet ("are eating bread crumbs on")
+                    tag = "VERB"
+                elif (tag == "NOUN" and not w.endswith("s") and _is_plural_noun(lowers[i - 1] if i else "", prev_tag)
+                      and (next_w in fw["det"] | fw["num"] | fw["prep"] or not next_w)
+                      and "VERB" in _dictionary_lemmas(w)):
+                    tag = "VERB"  # a plain verb after a plural subject: "three dogs bark at a cat"
+            elif next_w in {"and", "or"} and brill[i] in classes:
+                tag = brill[i]  # coordination: "an orange and white cat"
+            elif next_nominal and "ADJ" in classes:
+                tag = "ADJ"
+            elif (prev_tag == "NOUN" and brill[i] == "NOUN" and "NOUN" in classes and w.endswith("ing")
+                  and not next_nominal and next_w not in fw["det"] | fw["num"] and not _is_agent(lemmas[i - 1])):
+                tag = "NOUN"  # Brill's tag in context, a noun-noun compound: "a high rise building in"
+            elif after_det and "NOUN" in classes:
+                tag = "NOUN"
+            elif prev_tag in {"NOUN", "PRON", "AUX"} or prev_w == "to":
+                tag = "VERB" if "VERB" in classes else ("ADJ" if "ADJ" in classes else "NOUN")
+            elif "NOUN" in classes:
+                tag = "NOUN"
+            elif "ADJ" in classes:
+                tag = "ADJ"
+            elif "VERB" in classes:
+                tag = "VERB"
+            else:
+                tag = "ADV"  # a function word in an unexpected place ("out", "up")
             if tag == "ADV" and prev_tag == "DET" and nxt == {"NOUN"}:
                 tag = "ADJ"  # between a determiner and its head noun, a modifier: "an upright umbrella"
             tags.append(tag)

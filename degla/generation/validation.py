@@ -238,6 +238,53 @@ def _check_swap(ct: list[Token], nt: list[Token], rule: str) -> str | None:
     return reason
 
 
+_MIN_SHARED = 2
+"""The shortest run of words (:func:`_read_alike`) whose reading a swap carries to the other side."""
+
+
+def _shared_runs(a: list[Token], b: list[Token]):
+    """Maximal runs of at least :data:`_MIN_SHARED` words written alike in ``a`` and ``b``, as
+    ``(start in a, start in b, length)``, punctuation excluded."""
+    for j in range(len(b)):
+        for i in range(len(a)):
+            if i and j and a[i - 1].lower == b[j - 1].lower and a[i - 1].is_word:
+                continue  # not maximal: the run starts earlier
+            n = 0
+            while i + n < len(a) and j + n < len(b) and a[i + n].is_word and a[i + n].lower == b[j + n].lower:
+                n += 1
+            if n >= _MIN_SHARED:
+                yield i, j, n
+
+
+def _read_alike(source: list[Token], target: list[Token]) -> list[Token] | None:
+    """``target`` with every run of words it shares with ``source`` (:func:`_shared_runs`) that
+    holds a noun on one side tagged as ``source`` tags it, or None when nothing changes: a swap
+    moves a phrase, and a phrase moved is the same phrase ("a television set is ..." -> "... in
+    front of a television set.", where the tagger alone reads the last "set" as a verb)."""
+    tags = [t.tag for t in target]
+    for i, j, n in _shared_runs(source, target):
+        run_s, run_t = source[i:i + n], target[j:j + n]
+        if any(t.tag == "NOUN" for t in run_s + run_t):
+            tags[j:j + n] = [t.tag for t in run_s]
+    if tags == [t.tag for t in target]:
+        return None
+    return [Token(t.text, t.lower, t.lemma, tag) for t, tag in zip(target, tags)]
+
+
+def _check_swap_read_alike(ct: list[Token], nt: list[Token], rule: str) -> str | None:
+    """:func:`_check_swap`, and when it finds other words than the rule's moved, again with the
+    words the two sides share read alike (:func:`_read_alike`), each side's reading in turn."""
+    reason = _check_swap(ct, nt, rule)
+    if reason != "wrong_word_class":
+        return reason
+    for alike in ((ct, _read_alike(ct, nt)), (_read_alike(nt, ct), nt)):
+        if None not in alike:
+            again = _check_swap(*alike, rule)
+            if again != "wrong_word_class":
+                return again
+    return reason
+
+
 def _clauses(tokens: list[Token]) -> list[tuple]:
     out, cur = [], []
     for t in tokens:
@@ -533,7 +580,7 @@ def validate_negative(caption: str, negative: str | None, rule: str) -> str | No
             return "words_changed"
         if rule == "reshuffle":
             return _check_reshuffle(mark_modifiers(ct), mark_modifiers(nt))
-        return _check_swap(ct, nt, rule)
+        return _check_swap_read_alike(ct, nt, rule)
     return _check_replace(mark_modifiers(ct), mark_modifiers(nt), rule)
 
 
