@@ -54,6 +54,9 @@ setup(
         # LemmInflect's dictionary lemmas (MIT, NIH SPECIALIST lexicon)
         "textblob>=0.18",
         "lemminflect>=0.2.3",
+        # the validator's contextual tagger: Honnibal's averaged perceptron weights (MIT; 8 MB of data,
+        # loaded as data only by degla.generation.tagger; the package's own code is never imported)
+        "textblob-aptagger==0.2.0",
     ],
     extras_require=EXTRAS,
 )

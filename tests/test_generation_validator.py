@@ -145,6 +145,23 @@ REJECTED = [
 ]
 
 
+# issue 35: written for the tests, of the kinds a contextual tagger reads in context (noun modifiers,
+# participles, "her" + noun, noun-phrase swaps); they pin what the validator does (the contextual tagger
+# measured in issue 35 accepted them too, and lost on the held-out folds elsewhere)
+ACCEPTED += [
+    ("swap_adjectives", "A boy in a striped dress shirt stands near a red wall.",
+     "A boy in a red dress shirt stands near a striped wall."),
+    ("replace_adjectives", "A cat sits on a tree filled hill.", "A cat sits on a barren hill."),
+    ("swap_adjectives", "A skillet holds diced onions and sliced carrots.",
+     "A skillet holds sliced onions and diced carrots."),
+    ("swap_adjectives", "A kitchen with white cabinets and orange walls.",
+     "A kitchen with orange cabinets and white walls."),
+    ("replace_nouns", "A yak grazing near a fence.", "A camel grazing near a fence."),
+    ("swap_nouns", "A puppy chews her slipper near a couch.", "A couch chews her slipper near a puppy."),
+    ("replace_nouns", "A man on swings near a slide.", "A man on swings near a fountain."),
+]
+
+
 @pytest.mark.parametrize("rule,caption,negative", ACCEPTED)
 def test_contextual_rewrites_are_accepted(rule, caption, negative):
     assert validate_negative(caption, negative, rule) is None
@@ -219,26 +236,29 @@ def test_her_is_a_possessive_or_an_object_by_what_surrounds_it():
     assert (watching["her"], watching["play"]) == ("PRON", "VERB")
 
 
-def test_the_ceiling_test_counts_negatives_that_break_their_rule():
+def test_rule_keeping_is_decided_by_the_words_alone():
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-    from eval_validator import breaks_rule
+    from eval_validator import keeps_rule
 
-    # a swap keeps the bag of words, up to articles, number and a possessive's agreement
-    assert not breaks_rule("swap_att", "A red cup on a white plate.", "A white cup on a red plate.")
-    assert not breaks_rule("swap_obj", "Two boys fly their kites near a girl.", "A girl flies her kites near two boys.")
-    assert breaks_rule("swap_att", "A red cup on a white plate.", "A white cup next to a red plate.")
-    # a replacement that changes a verb or a preposition breaks it; a prenominal participle or a quantity does not
-    assert breaks_rule("replace_att", "A cat sitting on a red chair.", "A cat standing on a red chair.")
-    assert breaks_rule("replace_obj", "A giraffe at a zoo eats grass.", "A giraffe in the wild eats grass.")
-    assert not breaks_rule("replace_att", "A boiled egg on a plate.", "A fried egg on a plate.")
-    assert not breaks_rule("replace_att", "A herd of sheep on a hill.", "A pair of sheep on a hill.")
-    assert not breaks_rule("replace_obj", "A dog sleeps on the grass.", "A cat sleeps on the grass.")
-    assert not breaks_rule("add_att", "A dog sleeps.", "A small dog runs.")
+    # a swap keeps its rule when its words are the caption's in another order, "a"/"an" one word
+    assert keeps_rule("swap_att", "A red cup on a white plate.", "A white cup on a red plate.")
+    assert keeps_rule("swap_obj", "An owl watches a mouse.", "A mouse watches an owl.")
+    assert not keeps_rule("swap_obj", "Two boys fly their kites near a girl.", "A girl flies her kites near two boys.")
+    assert not keeps_rule("swap_att", "A red cup on a white plate.", "A white cup next to a red plate.")
+    assert not keeps_rule("swap_att", "A red cup on a white plate.", "a red cup on a white plate")  # same order
+    # a replacement keeps it when one contiguous span of 1-3 words differs on each side
+    assert keeps_rule("replace_obj", "A dog sleeps on the grass.", "A cat sleeps on the grass.")
+    assert keeps_rule("replace_att", "An old car on a wide road.", "A shiny new car on a wide road.")  # 1 -> 2 words
+    assert keeps_rule("replace_att", "A cat sitting on a red chair.", "A cat standing on a red chair.")  # (a verb)
+    assert not keeps_rule("replace_obj", "A dog on the grass near a bench.", "A cat on the grass near a car.")
+    assert not keeps_rule("replace_att", "A small dog on a mat.", "A small dog on a mat.")  # nothing differs
+    assert not keeps_rule("replace_obj", "A dog sleeps.", "A big black furry cat sleeps.")  # 4 words
+    assert not keeps_rule("add_att", "A dog sleeps.", "A small dog sleeps.")  # no rule
 
 
 def test_valse_records_split_into_folds_and_keep_their_kind():
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-    from eval_validator import EXPECTED, breaks_rule, load_valse
+    from eval_validator import EXPECTED, keeps_rule, load_valse
 
     fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "valse")
     every = load_valse(fixture)
@@ -248,5 +268,5 @@ def test_valse_records_split_into_folds_and_keep_their_kind():
     assert {kind for kind, _, _ in every} == {"actant-swap", "foil-it", "relations", "action-replacement"}
     assert EXPECTED["actant-swap"] == "swap_nouns" and EXPECTED["foil-it"] == "replace_nouns"
     # an actant swap is judged as a swap: a word added ("for") breaks it
-    assert breaks_rule("actant-swap", "A man exercises his torso.", "A torso exercises for a man.")
-    assert not breaks_rule("actant-swap", "A man kicks a ball.", "A ball kicks a man.")
+    assert not keeps_rule("actant-swap", "A man exercises his torso.", "A torso exercises for a man.")
+    assert keeps_rule("actant-swap", "A man kicks a ball.", "A ball kicks a man.")
