@@ -19,9 +19,13 @@ EXTRAS = {
     # evaluating SigLIP checkpoints: transformers' SiglipTokenizer reads spiece.model with sentencepiece and
     # needs protobuf (SigLIP 2's and ALIGN's tokenizers need neither)
     "siglip": ["sentencepiece>=0.2", "protobuf>=4"],
+    # degla.generation.tagger, the contextual tagger measured against the shipped validator (docs/generation.md;
+    # not used by it): Honnibal's averaged perceptron weights (MIT; 8 MB of data, loaded as data only; the
+    # package's own code is never imported)
+    "tagger": ["textblob-aptagger==0.2.0"],
 }
 EXTRAS["dev"] = sorted({"pytest>=8", "ruff>=0.5", "isort>=5.12", "scikit-image>=0.21", *EXTRAS["generation"],
-                        *EXTRAS["siglip"]})
+                        *EXTRAS["siglip"], *EXTRAS["tagger"]})
 
 setup(
     name="degla",
@@ -54,9 +58,6 @@ setup(
         # LemmInflect's dictionary lemmas (MIT, NIH SPECIALIST lexicon)
         "textblob>=0.18",
         "lemminflect>=0.2.3",
-        # the validator's contextual tagger: Honnibal's averaged perceptron weights (MIT; 8 MB of data,
-        # loaded as data only by degla.generation.tagger; the package's own code is never imported)
-        "textblob-aptagger==0.2.0",
     ],
     extras_require=EXTRAS,
 )

