@@ -69,6 +69,8 @@ def main():
     parser.add_argument("--max_new_tokens", type=int, default=32, help="free decoding's reply limit")
     parser.add_argument("--rules", default=",".join(RULES))
     parser.add_argument("--exemplars_per_prompt", type=int, default=5)
+    parser.add_argument("--exemplar_group_size", type=int, default=1, help="captions sharing one exemplar draw")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the exemplar draws")
     parser.add_argument("--skip_single", action="store_true", help="only the batched mode")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--replies", default=None, help="append every reply and its verdicts to this .jsonl")
@@ -81,7 +83,7 @@ def main():
     pipe = load_generation_pipeline(model, device=args.device)
     print(f"model load: {time.perf_counter() - t0:.1f} s; torch threads: {torch.get_num_threads()}")
     all_captions = read_captions(args.captions)["caption"][: args.n_captions]
-    sampler = ExemplarSampler(k=args.exemplars_per_prompt)
+    sampler = ExemplarSampler(k=args.exemplars_per_prompt, seed=args.seed, group_size=args.exemplar_group_size)
     batched = LLMRewriter(pipe, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
     single = LLMRewriter(pipe, batch_size=1, max_new_tokens=args.max_new_tokens)
     t0 = time.perf_counter()

@@ -274,3 +274,46 @@ def test_accelerate_launch_two_processes_matches_one(tmp_path):
     assert single.returncode == 0, single.stderr[-3000:]
     two = pq.read_table(tmp_path / "two" / "data" / "train-00000-of-00001.parquet")
     assert two.equals(pq.read_table(tmp_path / "one" / "data" / "train-00000-of-00001.parquet"))
+
+
+class _RecordingRewriter:
+    """Replies with the caption (always rejected) and records every prompt it is given."""
+
+    def __init__(self):
+        self.prompts = []
+
+    def generate_candidates(self, conversations, num_candidates=1, sample=False, seed=None):
+        self.prompts += [c[-1]["content"] for c in conversations]
+        return [[c[-1]["content"].split("Input text: <")[1].split(">")[0]] * num_candidates for c in conversations]
+
+
+def test_exemplar_groups_span_shards_and_a_resumed_run_draws_the_same(tmp_path, records):
+    small = records.select(range(8))
+    config = GenerationConfig(rules=("swap_nouns",), max_retries=0, shard_size=4, exemplar_group_size=3)
+    full = _RecordingRewriter()
+    run_generation(small, tmp_path / "full", config, full, show_progress=False)
+    examples = [p.split("Here are the examples: ")[1].split(". ensuring")[0] for p in full.prompts]
+    assert len(examples) == 8 and len(set(examples[0:3])) == len(set(examples[3:6])) == 1
+    assert len({examples[0], examples[3], examples[6]}) == 3 and examples[6] == examples[7]
+    run_generation(small, tmp_path / "killed", config, _RecordingRewriter(), show_progress=False)
+    os.remove(tmp_path / "killed" / "shards" / "shard-00001.parquet")  # killed before its second shard finished
+    resumed = _RecordingRewriter()
+    assert run_generation(small, tmp_path / "killed", config, resumed, show_progress=False) == [1]
+    assert resumed.prompts == full.prompts[4:]  # caption 4 and 5 still share caption 3's draw
+
+
+def test_run_written_before_exemplar_groups_resumes_with_one_draw_per_caption(tmp_path, records):
+    small = records.select(range(4))
+    run_generation(small, tmp_path, GenerationConfig(rules=("swap_nouns",), max_retries=0, shard_size=2),
+                   _RecordingRewriter(), show_progress=False)
+    run_file = tmp_path / "shards" / "run.json"
+    run = json.loads(run_file.read_text())
+    del run["config"]["exemplar_group_size"]
+    run_file.write_text(json.dumps(run))
+    os.remove(tmp_path / "shards" / "shard-00001.parquet")
+    config = GenerationConfig(rules=("swap_nouns",), max_retries=0, shard_size=2)
+    assert run_generation(small, tmp_path, config, _RecordingRewriter(), show_progress=False) == [1]
+    with pytest.raises(runner.OutputExistsError, match="exemplar_group_size"):
+        run_generation(small, tmp_path, GenerationConfig(rules=("swap_nouns",), max_retries=0, shard_size=2,
+                                                         exemplar_group_size=2), _RecordingRewriter())
+

@@ -45,6 +45,9 @@ class GenerationArguments:
     # generation
     rules: list[str] = field(default_factory=lambda: list(RULES), metadata={"help": "Rules to generate."})
     exemplars_per_prompt: int = field(default=5, metadata={"help": "Exemplars in each prompt (the paper: 5)."})
+    exemplar_group_size: int = field(
+        default=1, metadata={"help": "Consecutive captions whose prompts of a rule share one exemplar draw (1: a draw "
+                                     "per caption); their shared prompt prefix is then prefilled once per group."})
     max_retries: int = field(default=2, metadata={"help": "Retries of a rejected rewrite (sampled, new exemplars)."})
     retry_sampling: bool = field(default=True, metadata={"help": "Sample (not greedy) on retries."})
     decoding: str | None = field(
@@ -108,7 +111,8 @@ def run_negatives_generation(args: GenerationArguments) -> str:
     if model_name and args.gguf_file:
         model_name = f"{model_name} ({args.gguf_file})"
     config = GenerationConfig(rules=tuple(args.rules), backend=args.backend,
-                              exemplars_per_prompt=args.exemplars_per_prompt, max_retries=args.max_retries,
+                              exemplars_per_prompt=args.exemplars_per_prompt,
+                              exemplar_group_size=args.exemplar_group_size, max_retries=args.max_retries,
                               retry_sampling=args.retry_sampling, decoding=args.decoding,
                               candidates_per_prompt=args.candidates_per_prompt, fallback=args.fallback, seed=args.seed,
                               shard_size=args.shard_size, model=model_name)
