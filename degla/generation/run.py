@@ -42,6 +42,9 @@ class GenerationArguments:
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code (off by default)."})
     batch_size: int = field(default=16, metadata={"help": "Prompts per forward pass."})
     max_new_tokens: int = field(default=32, metadata={"help": "Reply length limit (COCO captions are < 25 tokens)."})
+    shared_prefix: bool = field(
+        default=True, metadata={"help": "Prefill the leading tokens that prompts share (an exemplar group's) once and "
+                                        "reuse their KV cache; off: each prompt is prefilled whole. Same replies."})
     # generation
     rules: list[str] = field(default_factory=lambda: list(RULES), metadata={"help": "Rules to generate."})
     exemplars_per_prompt: int = field(default=5, metadata={"help": "Exemplars in each prompt (the paper: 5)."})
@@ -125,7 +128,7 @@ def run_negatives_generation(args: GenerationArguments) -> str:
                                             device=accelerator.device, revision=args.revision,
                                             trust_remote_code=args.trust_remote_code)
         rewriter = LLMRewriter(pipe, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                               show_progress=accelerator.is_local_main_process)
+                               show_progress=accelerator.is_local_main_process, shared_prefix=args.shared_prefix)
 
     run_generation(records, args.output_dir, config, rewriter, accelerator.process_index,
                    accelerator.num_processes, show_progress=accelerator.is_local_main_process)
