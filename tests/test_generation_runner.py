@@ -305,18 +305,17 @@ def test_exemplar_groups_span_shards_and_a_resumed_run_draws_the_same(tmp_path, 
 
 def test_run_written_before_exemplar_groups_resumes_with_one_draw_per_caption(tmp_path, records):
     small = records.select(range(4))
-    run_generation(small, tmp_path, GenerationConfig(rules=("swap_nouns",), max_retries=0, shard_size=2),
-                   _RecordingRewriter(), show_progress=False)
+    config = GenerationConfig(rules=("swap_nouns",), max_retries=0, shard_size=2, exemplar_group_size=1)
+    run_generation(small, tmp_path, config, _RecordingRewriter(), show_progress=False)
     run_file = tmp_path / "shards" / "run.json"
     run = json.loads(run_file.read_text())
-    del run["config"]["exemplar_group_size"]
+    del run["config"]["exemplar_group_size"]  # as written before the option existed
     run_file.write_text(json.dumps(run))
     os.remove(tmp_path / "shards" / "shard-00001.parquet")
-    config = GenerationConfig(rules=("swap_nouns",), max_retries=0, shard_size=2)
+    with pytest.raises(runner.OutputExistsError, match="exemplar_group_size"):  # the default is 32 now
+        run_generation(small, tmp_path, GenerationConfig(rules=("swap_nouns",), max_retries=0, shard_size=2),
+                       _RecordingRewriter())
     assert run_generation(small, tmp_path, config, _RecordingRewriter(), show_progress=False) == [1]
-    with pytest.raises(runner.OutputExistsError, match="exemplar_group_size"):
-        run_generation(small, tmp_path, GenerationConfig(rules=("swap_nouns",), max_retries=0, shard_size=2,
-                                                         exemplar_group_size=2), _RecordingRewriter())
 
 
 def test_shared_prefix_cache_gives_the_uncached_greedy_tokens(tiny_rewriter, records):

@@ -49,8 +49,8 @@ class GenerationArguments:
     rules: list[str] = field(default_factory=lambda: list(RULES), metadata={"help": "Rules to generate."})
     exemplars_per_prompt: int = field(default=5, metadata={"help": "Exemplars in each prompt (the paper: 5)."})
     exemplar_group_size: int = field(
-        default=1, metadata={"help": "Consecutive captions whose prompts of a rule share one exemplar draw (1: a draw "
-                                     "per caption); their shared prompt prefix is then prefilled once per group."})
+        default=32, metadata={"help": "Consecutive captions whose prompts of a rule share one exemplar draw (1: a draw "
+                                      "per caption); their shared prompt prefix is then prefilled once per group."})
     max_retries: int = field(default=2, metadata={"help": "Retries of a rejected rewrite (sampled, new exemplars)."})
     retry_sampling: bool = field(default=True, metadata={"help": "Sample (not greedy) on retries."})
     decoding: str | None = field(

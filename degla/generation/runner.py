@@ -49,7 +49,7 @@ class GenerationConfig:
     rules: tuple = RULES
     backend: str = "llm"  # "llm" or "rule_based"
     exemplars_per_prompt: int = 5
-    exemplar_group_size: int = 1  # consecutive captions sharing one exemplar draw per rule (ExemplarSampler)
+    exemplar_group_size: int = 32  # consecutive captions sharing one exemplar draw per rule (1: a draw per caption)
     max_retries: int = 2
     retry_sampling: bool = True
     decoding: str = "free"  # "free" or "constrained" (degla.generation.constrained: the reply keeps the rule's shape)
