@@ -175,12 +175,7 @@ class LLMRewriter:
         texts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) if self.has_chat_template
                  else c[-1]["content"] for c in conversations]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        sample = sample or num_candidates > 1
-        if sample and seed is not None:
-            torch.manual_seed(seed)
-        kwargs = {"do_sample": sample, "pad_token_id": tokenizer.pad_token_id}
-        kwargs.update({"temperature": self.temperature, "top_p": self.top_p} if sample
-                      else {"temperature": None, "top_p": None, "top_k": None})
+        kwargs = self._decoding_kwargs(sample or num_candidates > 1, seed)
         replies: list[list[str] | None] = [None] * len(texts)
         with tqdm(total=len(texts), desc="prompts", unit="prompt", disable=not self.show_progress, leave=False) as bar:
             for start in range(0, len(order), self.batch_size):
@@ -205,6 +200,15 @@ class LLMRewriter:
                     replies[i] = rendered[k * num_candidates:(k + 1) * num_candidates]
                 bar.update(len(chunk))
         return replies
+
+    def _decoding_kwargs(self, sample: bool, seed: int | None) -> dict:
+        """``model.generate`` arguments of greedy or sampled decoding (seeding torch for the latter)."""
+        if sample and seed is not None:
+            torch.manual_seed(seed)
+        kwargs = {"do_sample": sample, "pad_token_id": self.pipe.tokenizer.pad_token_id}
+        kwargs.update({"temperature": self.temperature, "top_p": self.top_p} if sample
+                      else {"temperature": None, "top_p": None, "top_k": None})
+        return kwargs
 
     def _shared_prefill(self, batch, num_candidates: int):
         """Run the prompts once (all but their last token) and repeat the KV cache for the
@@ -236,19 +240,27 @@ class LLMRewriter:
 
         Prompts are sorted by their tokens, so that prompts with a common prefix are neighbours; a
         prompt joins the group before it when that saves prefill: it shares at least
-        ``min_shared_tokens`` with the group and does not shorten the group's prefix by more than it
+        ``min_shared_tokens`` with the group, does not shorten the group's prefix by more than it
         saves (``n * (p - p') < p`` for a group of ``n`` prompts sharing ``p`` tokens, ``p'`` after
-        joining). A shared prefix always leaves each prompt at least one token of its own.
+        joining), and, when the group is one prompt, does not share much more with the prompt after it
+        (then it opens that one's group instead).
+        A shared prefix always leaves each prompt at least one token of its own.
         """
+        def common(a: list[int], b: list[int], limit: int) -> int:
+            return next((t for t in range(limit) if a[t] != b[t]), limit)
+
+        order = sorted(range(len(ids)), key=lambda i: ids[i])
         groups: list[tuple[int, list[int]]] = []
-        for i in sorted(range(len(ids)), key=lambda i: ids[i]):
+        for k, i in enumerate(order):
             if groups:
                 shared, members = groups[-1]
-                first, mine = ids[members[0]], ids[i]
-                limit = min(shared, len(mine) - 1)
-                common = next((t for t in range(limit) if first[t] != mine[t]), limit)
-                if common >= self.min_shared_tokens and len(members) * (shared - common) < shared:
-                    groups[-1] = (common, members + [i])
+                mine = ids[i]
+                joined = common(ids[members[0]], mine, min(shared, len(mine) - 1))
+                after = (common(mine, ids[order[k + 1]], min(len(mine), len(ids[order[k + 1]])) - 1)
+                         if k + 1 < len(order) else 0)
+                lone = len(members) == 1 and after > joined + self.min_shared_tokens  # it opens the next group
+                if joined >= self.min_shared_tokens and len(members) * (shared - joined) < shared and not lone:
+                    groups[-1] = (joined, members + [i])
                     continue
             groups.append((len(ids[i]) - 1, [i]))
         return groups
@@ -259,12 +271,7 @@ class LLMRewriter:
 
         tokenizer, model = self.pipe.tokenizer, self.pipe.model
         ids = [self._prompt_ids(c) for c in conversations]
-        sample = sample or num_candidates > 1
-        if sample and seed is not None:
-            torch.manual_seed(seed)
-        kwargs = {"do_sample": sample, "pad_token_id": tokenizer.pad_token_id}
-        kwargs.update({"temperature": self.temperature, "top_p": self.top_p} if sample
-                      else {"temperature": None, "top_p": None, "top_k": None})
+        kwargs = self._decoding_kwargs(sample or num_candidates > 1, seed)
         replies: list[list[str] | None] = [None] * len(ids)
         with tqdm(total=len(ids), desc="prompts", unit="prompt", disable=not self.show_progress, leave=False) as bar:
             for shared, members in self._prefix_groups(ids):
