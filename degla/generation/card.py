@@ -53,7 +53,8 @@ generated with `scripts/generate_negatives.py` of the `degla` package.
 - **Captions**: {n_captions}{f" from {input_description}" if input_description else ""}
 - **Generator**: {model}; backend `{config.backend}`, greedy first attempt, up to {config.max_retries} retries
   ({"sampling, " if config.retry_sampling else ""}new exemplars), fallback `{config.fallback}`, seed {config.seed}
-- **Exemplars per prompt**: {config.exemplars_per_prompt}, drawn from degla's exemplar bank (>= 50 pairs per rule)
+- **Exemplars per prompt**: {config.exemplars_per_prompt}, drawn from degla's exemplar bank (>= 50 pairs per rule),
+  one draw per rule per {config.exemplar_group_size} consecutive caption(s)
 - **Licence**: {license or "unknown (the captions' licence applies; `--license` states it)"}
 
 ## Columns

@@ -72,7 +72,7 @@ class _Plan:
     ``phrases``, each noun phrase is one "word" ("a flowered umbrella") that moves as a whole."""
 
     def __init__(self, caption: str, rule: str, phrases: bool = False):
-        self.rule = rule
+        self.rule, self.caption = rule, caption
         tokens = tag(caption)
         movable = rule_words(tokens, rule)
         words = [t.text for t in tokens]
@@ -521,6 +521,10 @@ class RuleConstraintLogitsProcessor(LogitsProcessor):
         else:
             for row, token in zip(self.rows, input_ids[:, -1].tolist()):
                 self._advance(row, token)
+        return self.mask_scores(scores)
+
+    def mask_scores(self, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """``scores`` (one row per plan) with every token the plans do not allow now at -inf."""
         mask = torch.full_like(scores, float("-inf"))
         for i, row in enumerate(self.rows):
             ids, free = self._allowed_ids(row)

@@ -39,9 +39,15 @@ class GenerationArguments:
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code (off by default)."})
     batch_size: int = field(default=16, metadata={"help": "Prompts per forward pass."})
     max_new_tokens: int = field(default=32, metadata={"help": "Reply length limit (COCO captions are < 25 tokens)."})
+    shared_prefix: bool = field(
+        default=True, metadata={"help": "Prefill the leading tokens that prompts share (an exemplar group's) once and "
+                                        "reuse their KV cache; off: each prompt is prefilled whole. Same replies."})
     # generation
     rules: list[str] = field(default_factory=lambda: list(RULES), metadata={"help": "Rules to generate."})
     exemplars_per_prompt: int = field(default=5, metadata={"help": "Exemplars in each prompt (the paper: 5)."})
+    exemplar_group_size: int = field(
+        default=32, metadata={"help": "Consecutive captions whose prompts of a rule share one exemplar draw (1: a draw "
+                                      "per caption); their shared prompt prefix is then prefilled once per group."})
     max_retries: int = field(default=2, metadata={"help": "Retries of a rejected rewrite (sampled, new exemplars)."})
     retry_sampling: bool = field(default=True, metadata={"help": "Sample (not greedy) on retries."})
     decoding: str | None = field(
@@ -121,7 +127,8 @@ def run_negatives_generation(args: GenerationArguments) -> str:
     if model_name and args.gguf_file:
         model_name = f"{model_name} ({args.gguf_file})"
     config = GenerationConfig(rules=tuple(args.rules), backend=args.backend,
-                              exemplars_per_prompt=args.exemplars_per_prompt, max_retries=args.max_retries,
+                              exemplars_per_prompt=args.exemplars_per_prompt,
+                              exemplar_group_size=args.exemplar_group_size, max_retries=args.max_retries,
                               retry_sampling=args.retry_sampling, decoding=args.decoding,
                               candidates_per_prompt=args.candidates_per_prompt, fallback=args.fallback, seed=args.seed,
                               shard_size=args.shard_size, model=model_name)
@@ -134,7 +141,7 @@ def run_negatives_generation(args: GenerationArguments) -> str:
                                             device=accelerator.device, revision=args.revision,
                                             trust_remote_code=args.trust_remote_code)
         rewriter = LLMRewriter(pipe, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                               show_progress=accelerator.is_local_main_process)
+                               show_progress=accelerator.is_local_main_process, shared_prefix=args.shared_prefix)
 
     run_generation(records, args.output_dir, config, rewriter, accelerator.process_index,
                    accelerator.num_processes, show_progress=accelerator.is_local_main_process)

@@ -49,6 +49,7 @@ class GenerationConfig:
     rules: tuple = RULES
     backend: str = "llm"  # "llm" or "rule_based"
     exemplars_per_prompt: int = 5
+    exemplar_group_size: int = 32  # consecutive captions sharing one exemplar draw per rule (1: a draw per caption)
     max_retries: int = 2
     retry_sampling: bool = True
     decoding: str = "free"  # "free" or "constrained" (degla.generation.constrained: the reply keeps the rule's shape)
@@ -67,9 +68,9 @@ class GenerationConfig:
         if self.decoding not in ("free", "constrained"):
             raise ValueError(f"decoding must be 'free' or 'constrained', got {self.decoding!r}")
         if (self.shard_size < 1 or self.max_retries < 0 or self.exemplars_per_prompt < 1
-                or self.candidates_per_prompt < 1):
-            raise ValueError("shard_size, exemplars_per_prompt and candidates_per_prompt must be >= 1 "
-                             "and max_retries >= 0")
+                or self.candidates_per_prompt < 1 or self.exemplar_group_size < 1):
+            raise ValueError("shard_size, exemplars_per_prompt, exemplar_group_size and candidates_per_prompt must "
+                             "be >= 1 and max_retries >= 0")
 
 
 @dataclass
@@ -105,6 +106,7 @@ def _check_run(output_dir, config: GenerationConfig, n_captions: int, fingerprin
     if run_file.exists():
         with open(run_file) as f:
             previous = json.load(f)
+        previous["config"].setdefault("exemplar_group_size", 1)  # runs written before exemplar groups drew per caption
         if previous != run:
             diff = [k for k in set(previous["config"]) | set(run["config"])
                     if previous["config"].get(k) != run["config"].get(k)]
@@ -232,7 +234,8 @@ def run_generation(
     if config.backend == "llm" and rewriter is None:
         raise ValueError("backend 'llm' needs a rewriter (an LLMRewriter over a text-generation pipeline)")
     _check_run(output_dir, config, len(records), captions_fingerprint(records))
-    sampler = ExemplarSampler(config.exemplars_per_prompt, config.seed) if config.backend == "llm" else None
+    sampler = (ExemplarSampler(config.exemplars_per_prompt, config.seed, group_size=config.exemplar_group_size)
+               if config.backend == "llm" else None)
     shards = shard_ranges(len(records), config.shard_size)
     mine = [j for j in range(len(shards)) if j % num_processes == process_index]
     todo = [j for j in mine if not (_shard_dir(output_dir) / f"shard-{j:05d}.parquet").exists()]
