@@ -15,8 +15,10 @@ shared 2-core machine):
     python scripts/pretrain_world_clip.py --max_steps 2000 --batch_size 256  # a bigger run
     python scripts/pretrain_world_clip.py --family siglip --output_dir degla/world/base_siglip --overwrite_output_dir
 
-The SigLIP has the CLIP's tower sizes and sees the same batches (same seed); it starts from SigLIP's t' = log 10,
-b = −10 (Zhai et al. 2023, §3.3), is trained with `SiglipModel`'s sigmoid loss and, as in big_vision, its log
+The SigLIP has the CLIP's tower sizes and sees the same batches (same seed); it starts from SigLIP's t' = log 10
+(Zhai et al. 2023, §3.3) and b = −log(batch size) (the paper's b = −10 is for runs of ~10^5 steps: in 600 steps of
+AdamW at lr 1e-3 b moves by at most 0.6, and a first base trained from b = −10 never moved it and learnt colours
+only, since every negative's gradient σ(10·cos − 10) is ~0; `--logit_bias_init -10` reproduces it), is trained with `SiglipModel`'s sigmoid loss and, as in big_vision, its log
 temperature is not clamped. Texts go in as the SigLIP family prepares them (`degla.families`: padded to the text
 tower's 32 tokens, no attention mask), pixels with SigLIP's normalisation.
 
@@ -61,6 +63,11 @@ class PretrainArguments:
     family: str = field(default="clip", metadata={
         "help": "'clip' (CLIPModel, softmax contrast, the shipped degla/world/base_model) or 'siglip' (SiglipModel, "
                 "sigmoid loss, degla/world/base_siglip).", "choices": ["clip", "siglip"]})
+    logit_bias_init: float | None = field(default=None, metadata={
+        "help": "SigLIP only: the initial logit bias b (default: -log(batch_size), even odds for one positive among "
+                "--batch_size candidates). SigLIP's paper starts at b = -10 for runs of ~10^5 steps; here AdamW "
+                "moves b by at most --learning_rate per step, and at b = -10 every negative's gradient "
+                "sigma(10 cos - 10) is ~0."})
     seed: int = field(default=0, metadata={"help": "Seed of the model init and of the data stream."})
     max_steps: int = field(default=600, metadata={"help": "Optimizer steps (one fresh batch each)."})
     batch_size: int = field(default=128, metadata={"help": "Image-caption pairs per step."})
@@ -162,10 +169,11 @@ def run_pretraining(args: PretrainArguments) -> dict[str, float]:
     build_config = world_siglip_config if siglip else world_clip_config
     model = AutoModel.from_config(build_config(tokenizer, width=args.width, layers=args.layers,
                                                patch_size=args.patch_size))
-    if siglip:  # SigLIP's initial temperature and bias (t' = log 10, b = -10)
+    if siglip:  # SigLIP's initial temperature t' = log 10; the bias: see --logit_bias_init
         with torch.no_grad():
             model.logit_scale.fill_(math.log(10.0))
-            model.logit_bias.fill_(-10.0)
+            model.logit_bias.fill_(-math.log(args.batch_size) if args.logit_bias_init is None
+                                   else args.logit_bias_init)
     logger.info("%s with %.2fM parameters", type(model).__name__, sum(p.numel() for p in model.parameters()) / 1e6)
     optimizer = torch.optim.AdamW(_param_groups(model, args.weight_decay), lr=args.learning_rate,
                                   betas=(0.9, 0.98), eps=1e-6)
