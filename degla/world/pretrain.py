@@ -16,11 +16,12 @@ shared 2-core machine):
     python scripts/pretrain_world_clip.py --family siglip --output_dir degla/world/base_siglip --overwrite_output_dir
 
 The SigLIP has the CLIP's tower sizes and sees the same batches (same seed); it starts from SigLIP's t' = log 10
-(Zhai et al. 2023, §3.3) and b = −log(batch size) (the paper's b = −10 is for runs of ~10^5 steps: in 600 steps of
+(Zhai et al. 2023, §3.3) and b = −log(batch size). The paper's b = −10 is for runs of ~10^5 steps: in 600 steps of
 AdamW at lr 1e-3 b moves by at most 0.6, and a first base trained from b = −10 never moved it and learnt colours
-only, since every negative's gradient σ(10·cos − 10) is ~0; `--logit_bias_init -10` reproduces it), is trained with `SiglipModel`'s sigmoid loss and, as in big_vision, its log
-temperature is not clamped. Texts go in as the SigLIP family prepares them (`degla.families`: padded to the text
-tower's 32 tokens, no attention mask), pixels with SigLIP's normalisation.
+only, since every negative's gradient σ(10·cos − 10) is ~0 (`--logit_bias_init -10` reproduces it). It is trained
+with `SiglipModel`'s sigmoid loss and, as in big_vision, its log temperature is not clamped. Texts go in as the
+SigLIP family prepares them (`degla.families`: padded to the text tower's 32 tokens, no attention mask), pixels
+with SigLIP's normalisation.
 
 Single-process by design (the model is tiny); for more processes the usual
 `accelerate launch scripts/pretrain_world_clip.py ...` would only replicate the work.
