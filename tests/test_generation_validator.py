@@ -196,6 +196,13 @@ def test_joined_spellings_are_not_taken_from_function_words():
     assert fix_spelling(["a", "bath", "room"], ["a", "bathroom"]) == ["a", "bathroom"]
 
 
+def test_lexicon_compounds_join_whatever_their_case_and_number():
+    # (issue 35 round 2 looks a compound up only from a word that starts one: capitals and plurals still join)
+    words = [t.text for t in tag("A Teddy Bear near two fire hydrants and a couple of hot dogs.")]
+    assert words == ["A", "Teddy Bear", "near", "two", "fire hydrants", "and", "a", "couple of", "hot dogs", "."]
+    assert [t.text for t in tag("A bear near a fire.")] == ["A", "bear", "near", "a", "fire", "."]
+
+
 def test_compound_heads_and_quantifiers_in_context():
     by_word = {t.lower: t.tag for t in tag("A soda can and a sushi roll sit on a table.")}
     assert by_word["can"] == "NOUN" and by_word["roll"] == "NOUN" and by_word["sit"] == "VERB"
