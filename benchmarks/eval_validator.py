@@ -33,6 +33,8 @@ positives by addition), replace_rel (a relation changed) and paraphrase have non
   words alone that uses neither the validator nor a tagger);
 - cross-rule pairs: a negative of a type with an expected rule judged by every *other* rule
   (`reshuffle` excepted for swaps: every swap is a reshuffle), which must reject it;
+- the mismatched (type, rule) pairings of :data:`MISMATCHED`, each also over the negatives that
+  keep their type (:func:`keeps_rule`: an add_obj negative that replaces a word is a replacement);
 - identical pairs: every caption against itself under every rule, which must be rejected;
 - the remaining rejections by the expected rule, by reason, with examples.
 
