@@ -2,6 +2,7 @@
 loop (batching, retries, rejection counts) on a tiny random Llama through the real pipeline."""
 
 import copy
+import dataclasses
 import fnmatch
 import json
 import os
@@ -309,12 +310,14 @@ def test_run_written_before_exemplar_groups_resumes_with_one_draw_per_caption(tm
     run_generation(small, tmp_path, config, _RecordingRewriter(), show_progress=False)
     run_file = tmp_path / "shards" / "run.json"
     run = json.loads(run_file.read_text())
-    del run["config"]["exemplar_group_size"]  # as written before the option existed
+    del run["config"]["exemplar_group_size"], run["config"]["engine"]  # as written before these options existed
     run_file.write_text(json.dumps(run))
     os.remove(tmp_path / "shards" / "shard-00001.parquet")
     with pytest.raises(runner.OutputExistsError, match="exemplar_group_size"):  # the default is 32 now
         run_generation(small, tmp_path, GenerationConfig(rules=("swap_nouns",), max_retries=0, shard_size=2),
                        _RecordingRewriter())
+    with pytest.raises(runner.OutputExistsError, match=r"differs in: engine\)"):  # it ran transformers
+        run_generation(small, tmp_path, dataclasses.replace(config, engine="vllm"), _RecordingRewriter())
     assert run_generation(small, tmp_path, config, _RecordingRewriter(), show_progress=False) == [1]
 
 

