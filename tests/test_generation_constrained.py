@@ -150,7 +150,7 @@ def test_shared_prefill_gives_the_replies_of_separate_prompts(tiny_smollm2_rewri
     assert together == alone
 
 
-@pytest.mark.parametrize("rule", ["reshuffle", "replace_adjectives", "swap_adjectives"])
+@pytest.mark.parametrize("rule", ["reshuffle", "replace_adjectives"])
 def test_decoding_loop_writes_the_replies_of_generate(tiny_smollm2_rewriter, rule):
     """The rewriter writes forced tokens without the model and runs them through it together: its greedy
     and seeded sampled replies are those of `model.generate` with the rule's logits processor (one
@@ -160,19 +160,16 @@ def test_decoding_loop_writes_the_replies_of_generate(tiny_smollm2_rewriter, rul
 
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(0)  # large random weights: the greedy choice depends strongly on every token and position
-    strong = copy.copy(tiny_smollm2_rewriter)
-    strong.pipe = copy.copy(strong.pipe)
-    strong.pipe.model = LlamaForCausalLM(LlamaConfig(**{**strong.pipe.model.config.to_dict(),
-                                                        "num_hidden_layers": 2, "initializer_range": 1.0})).eval()
-    # sampled: the small random model (its logits of ~1e3 make the large one's probabilities change with the
-    # rounding of batches of other shapes, as any change of batch does)
-    sampling = copy.copy(tiny_smollm2_rewriter)
+    torch.manual_seed(0)  # large random weights: the logits depend strongly on every token and position
+    rewriter = copy.copy(tiny_smollm2_rewriter)
+    rewriter.pipe = copy.copy(rewriter.pipe)
+    rewriter.pipe.model = LlamaForCausalLM(LlamaConfig(**{**rewriter.pipe.model.config.to_dict(),
+                                                          "num_hidden_layers": 2, "initializer_range": 1.0})).eval()
+    rewriter.batch_size = 2  # two batches: the second starts from the generator the first leaves
     kept = [(c, p) for c, p in ((c, make_plan(c, rule)) for c in CAPTIONS) if p.applicable]
     conversations = [[{"role": "user", "content": f"Rewrite, as in the examples: {c}"}] for c, _ in kept]
     plans = [p for _, p in kept]
-    for rewriter, num_candidates in ((strong, 1), (sampling, 3)):
-        rewriter.batch_size = 2  # two batches: the second starts from the generator the first leaves
+    for num_candidates in (1, 3):  # greedy, sampled
         for shared in (False, True):
             rewriter.shared_prefix = shared
             results = {}
