@@ -385,7 +385,7 @@ class LLMRewriter:
         among the rows, the padding masked, positions counting real tokens only) when the row next has
         a choice. Rows that have ended leave the batch. Sampling draws ``generate``'s random numbers
         (``torch.multinomial`` of one sample is ``argmax(probs / q)`` with ``q`` an Exp(1) draw of the
-        scores' shape, one per step) in its order, so that a seeded call writes the same replies and
+        scores' shape and device, one per step) in its order, so that a seeded call writes the same replies and
         leaves the generator where ``generate`` leaves it.
 
         Returns the new tokens, one row per input row, padded after each row's end (``generate``'s
@@ -449,8 +449,9 @@ class LLMRewriter:
                     chosen = []
                     for k, i in enumerate(live):
                         while len(noise) <= len(new[i]):
-                            noise.append(torch.empty((rows, probs.shape[-1]), dtype=probs.dtype).exponential_(1))
-                        chosen.append(int(torch.argmax(probs[k] / noise[len(new[i])][i].to(probs.device))))
+                            noise.append(torch.empty((rows, probs.shape[-1]), dtype=probs.dtype,
+                                                     device=probs.device).exponential_(1))
+                        chosen.append(int(torch.argmax(probs[k] / noise[len(new[i])][i])))
                 else:
                     chosen = scores.argmax(dim=-1).tolist()
                 live = [i for i, token in zip(live, chosen) if write(i, token)]
@@ -460,5 +461,5 @@ class LLMRewriter:
         steps = max(map(len, new))
         if sample:  # the draws of the steps generate would still have run
             for _ in range(len(noise), steps):
-                torch.empty((rows, out.logits.shape[-1]), dtype=torch.float32).exponential_(1)
+                torch.empty((rows, out.logits.shape[-1]), dtype=torch.float32, device=mask.device).exponential_(1)
         return torch.tensor([row + [pad] * (steps - len(row)) for row in new], device=input_ids.device)
