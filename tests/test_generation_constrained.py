@@ -150,6 +150,39 @@ def test_shared_prefill_gives_the_replies_of_separate_prompts(tiny_smollm2_rewri
     assert together == alone
 
 
+@pytest.mark.parametrize("rule", ["reshuffle", "replace_adjectives"])
+def test_decoding_loop_writes_the_replies_of_generate(tiny_smollm2_rewriter, rule):
+    """The rewriter writes forced tokens without the model and runs them through it together: its greedy
+    and seeded sampled replies are those of `model.generate` with the rule's logits processor (one
+    forward pass per token), with and without the shared prefix, and it leaves the random generator where
+    `generate` leaves it."""
+    import copy
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)  # large random weights: the logits depend strongly on every token and position
+    rewriter = copy.copy(tiny_smollm2_rewriter)
+    rewriter.pipe = copy.copy(rewriter.pipe)
+    rewriter.pipe.model = LlamaForCausalLM(LlamaConfig(**{**rewriter.pipe.model.config.to_dict(),
+                                                          "num_hidden_layers": 2, "initializer_range": 1.0})).eval()
+    rewriter.batch_size = 2  # two batches: the second starts from the generator the first leaves
+    kept = [(c, p) for c, p in ((c, make_plan(c, rule)) for c in CAPTIONS) if p.applicable]
+    conversations = [[{"role": "user", "content": f"Rewrite, as in the examples: {c}"}] for c, _ in kept]
+    plans = [p for _, p in kept]
+    for num_candidates in (1, 3):  # greedy, sampled
+        for shared in (False, True):
+            rewriter.shared_prefix = shared
+            results = {}
+            for jump_forward in (False, True):
+                rewriter.jump_forward = jump_forward
+                torch.manual_seed(5)
+                results[jump_forward] = (rewriter.generate_constrained(conversations, plans, num_candidates, seed=2),
+                                         torch.rand(1))
+            assert results[True][0] == results[False][0], (shared, num_candidates)
+            assert torch.equal(results[True][1], results[False][1])  # the generator is where generate leaves it
+    assert len({r for rs in results[True][0] for r in rs}) > len(kept)  # the sampled candidates differ
+
+
 def test_constrained_run_counts_each_prompt_once(tmp_path, tiny_smollm2_rewriter):
     from degla.generation import GenerationConfig, finalize, read_captions, validate_negative
     from degla.generation.inputs import DEFAULT_CAPTIONS

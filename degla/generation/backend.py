@@ -98,6 +98,11 @@ class LLMRewriter:
         min_shared_tokens: prompts join a group only when they share at least this many leading tokens.
     """
 
+    jump_forward = True
+    """Constrained decoding writes the tokens that the rule forces without asking the model and runs them
+    through it together (:meth:`_decode_constrained`); False: ``model.generate``, one forward pass per token
+    (the same replies, slower; the reference of the tests)."""
+
     def __init__(self, pipe, batch_size: int = 16, max_new_tokens: int = 32, temperature: float = 0.8,
                  top_p: float = 0.95, show_progress: bool = False, shared_prefix: bool = True,
                  min_shared_tokens: int = 16):
@@ -202,11 +207,8 @@ class LLMRewriter:
                 longest = max(len(tokenizer.encode(" ".join(p.words), add_special_tokens=False)) for p in row_plans)
                 input_ids, attention_mask, cache = self._shared_prefill(batch, num_candidates)
                 self.prefill_tokens += int(batch["attention_mask"].sum())
-                with torch.no_grad():
-                    out = model.generate(input_ids=input_ids, attention_mask=attention_mask,
-                                         **_cache_kwargs(model, cache), logits_processor=[processor], **kwargs,
-                                         max_new_tokens=longest + 2 + MAX_FREE_WORD_TOKENS)
-                new = out[:, input_ids.shape[1]:]
+                new = self._decode_constrained(input_ids, attention_mask, cache, processor, kwargs["do_sample"],
+                                               longest + 2 + MAX_FREE_WORD_TOKENS)
                 self.generated_tokens += int((new != tokenizer.pad_token_id).sum())
                 rendered = processor.replies()
                 for k, i in enumerate(chunk):
@@ -344,7 +346,120 @@ class LLMRewriter:
             cache.batch_repeat_interleave(num_candidates)
             input_ids = input_ids.repeat_interleave(num_candidates, dim=0)
             attention_mask = attention_mask.repeat_interleave(num_candidates, dim=0)
+        processors = generate_kwargs.get("logits_processor")
+        if processors:  # constrained
+            return self._decode_constrained(input_ids, attention_mask, cache, processors[0],
+                                            generate_kwargs["do_sample"], generate_kwargs["max_new_tokens"])
         with torch.no_grad():
             out = model.generate(input_ids=input_ids, attention_mask=attention_mask, **_cache_kwargs(model, cache),
                                  **generate_kwargs)
         return out[:, input_ids.shape[1]:]
+
+    # -- constrained decoding
+    def _warpers(self, sample: bool):
+        """The logits processors that ``model.generate`` applies after a custom one (the warpers of
+        sampling: temperature, top-k, top-p, with the library's defaults), in its order; None when it
+        would also apply others (a repetition penalty...), which act before the custom one."""
+        from transformers.generation.logits_process import (LogitsProcessorList, TemperatureLogitsWarper,
+                                                            TopKLogitsWarper, TopPLogitsWarper)
+
+        model = self.pipe.model
+        kwargs = self._decoding_kwargs(sample, None)
+        try:  # the configuration and processors generate builds itself
+            config = model._prepare_generation_config(None, **kwargs)[0]
+            processors = model._get_logits_processor(config, device=model.device,
+                                                     logits_processor=LogitsProcessorList())
+        except (AttributeError, TypeError):  # another transformers: decode with generate
+            return None
+        if not all(isinstance(p, (TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)) for p in processors):
+            return None
+        return processors
+
+    def _decode_constrained(self, input_ids, attention_mask, cache, processor, sample: bool,
+                            max_new_tokens: int) -> torch.Tensor:
+        """The replies of ``model.generate(..., logits_processor=[processor])`` from a KV cache that holds
+        each row's prompt but its last token, in fewer forward passes: a token that the rule's plan
+        forces (the only one its mask leaves, ``processor.forced_token``) is the token ``generate`` picks
+        whatever the logits, greedy or sampled, so it is written without asking the model, and the
+        tokens written since the row's last choice are run through the model together (left-padded
+        among the rows, the padding masked, positions counting real tokens only) when the row next has
+        a choice. Rows that have ended leave the batch. Sampling draws ``generate``'s random numbers
+        (``torch.multinomial`` of one sample is ``argmax(probs / q)`` with ``q`` an Exp(1) draw of the
+        scores' shape and device, one per step) in its order, so that a seeded call writes the same replies and
+        leaves the generator where ``generate`` leaves it.
+
+        Returns the new tokens, one row per input row, padded after each row's end (``generate``'s
+        output less the prompt)."""
+        model, pad = self.pipe.model, self.pipe.tokenizer.pad_token_id
+        warpers = self._warpers(sample) if self.jump_forward else None
+        if warpers is None:
+            kwargs = self._decoding_kwargs(sample, None)
+            with torch.no_grad():
+                out = model.generate(input_ids=input_ids, attention_mask=attention_mask, **_cache_kwargs(model, cache),
+                                     logits_processor=[processor], **kwargs, max_new_tokens=max_new_tokens)
+            return out[:, input_ids.shape[1]:]
+        stop = model.generation_config.eos_token_id
+        stop = set([stop] if isinstance(stop, int) else stop or [])
+        rows = input_ids.shape[0]
+        new: list[list[int]] = [[] for _ in range(rows)]
+        pending = [[token] for token in input_ids[:, -1].tolist()]  # written, not yet run through the model
+        seen = attention_mask[:, :-1].sum(-1).tolist()  # real tokens in the cache, per row
+        mask = attention_mask[:, :-1]
+        noise: list[torch.Tensor | None] = []  # generate's Exp(1) draw of each step
+        in_batch = list(range(rows))  # the cache's rows
+        live = list(range(rows))
+
+        def finished(i: int) -> bool:
+            return new[i][-1] in stop or len(new[i]) >= max_new_tokens
+
+        def write(i: int, token: int) -> bool:
+            """Append ``token`` and the tokens forced after it; whether the row goes on."""
+            while True:
+                new[i].append(token)
+                processor.advance(i, token)
+                if finished(i):
+                    return False
+                pending[i].append(token)
+                token = processor.forced_token(i)
+                if token is None:
+                    return True
+
+        with torch.no_grad():
+            while live:
+                if len(live) < len(in_batch):  # rows that have ended leave the cache
+                    keep = [in_batch.index(i) for i in live]
+                    cache.batch_select_indices(torch.tensor(keep, device=mask.device))
+                    mask, in_batch = mask[keep], list(live)
+                width = max(len(pending[i]) for i in live)
+                ids = torch.full((len(live), width), pad, dtype=torch.long)
+                step_mask = torch.zeros((len(live), width), dtype=mask.dtype)
+                positions = torch.zeros((len(live), width), dtype=torch.long)
+                for k, i in enumerate(live):
+                    n = len(pending[i])
+                    ids[k, width - n:] = torch.tensor(pending[i])
+                    step_mask[k, width - n:] = 1
+                    positions[k, width - n:] = torch.arange(seen[i], seen[i] + n)
+                    seen[i], pending[i] = seen[i] + n, []
+                mask = torch.cat([mask, step_mask.to(mask.device)], dim=1)
+                out = model(input_ids=ids.to(mask.device), attention_mask=mask, position_ids=positions.to(mask.device),
+                            use_cache=True, logits_to_keep=1, **_cache_kwargs(model, cache))
+                scores = processor.mask_scores(out.logits[:, -1].to(dtype=torch.float32), live)
+                if sample:
+                    probs = torch.softmax(warpers(None, scores), dim=-1)
+                    chosen = []
+                    for k, i in enumerate(live):
+                        while len(noise) <= len(new[i]):
+                            noise.append(torch.empty((rows, probs.shape[-1]), dtype=probs.dtype,
+                                                     device=probs.device).exponential_(1))
+                        chosen.append(int(torch.argmax(probs[k] / noise[len(new[i])][i])))
+                else:
+                    chosen = scores.argmax(dim=-1).tolist()
+                live = [i for i, token in zip(live, chosen) if write(i, token)]
+                if sample and live:  # free the draws no row will read again
+                    for t in range(min(len(noise), *(len(new[i]) for i in live))):
+                        noise[t] = None
+        steps = max(map(len, new))
+        if sample:  # the draws of the steps generate would still have run
+            for _ in range(len(noise), steps):
+                torch.empty((rows, out.logits.shape[-1]), dtype=torch.float32, device=mask.device).exponential_(1)
+        return torch.tensor([row + [pad] * (steps - len(row)) for row in new], device=input_ids.device)

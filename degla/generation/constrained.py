@@ -411,6 +411,7 @@ class _RowState:
         self.free = False  # inside a free word
         self.node: int | None = None  # the free word's node in its trie
         self.done = False
+        self.memo: dict[str, tuple] = {}  # per word position: the plan's allowed words and their tokens
 
 
 class RuleConstraintLogitsProcessor(LogitsProcessor):
@@ -448,9 +449,23 @@ class RuleConstraintLogitsProcessor(LogitsProcessor):
         return self._free_slots[key]
 
     # -- word bookkeeping
+    @staticmethod
+    def _plan_allowed(row: _RowState) -> set[str]:
+        """``row.plan.allowed(row.emitted)``, computed once per word position (``emitted`` only grows)."""
+        n = len(row.emitted)
+        memo = row.memo.get("allowed")
+        if memo is None or memo[0] != n:
+            memo = row.memo["allowed"] = (n, row.plan.allowed(row.emitted))
+        return memo[1]
+
     def _candidates(self, row: _RowState) -> dict[tuple[int, ...], str]:
-        first = not row.emitted
-        return {self.vocab.encode(w, first): w for w in row.plan.allowed(row.emitted) if w not in (FREE, END)}
+        n = len(row.emitted)
+        memo = row.memo.get("candidates")
+        if memo is None or memo[0] != n:
+            first = not row.emitted
+            memo = row.memo["candidates"] = (n, {self.vocab.encode(w, first): w for w in self._plan_allowed(row)
+                                                 if w not in (FREE, END)})
+        return memo[1]
 
     def _advance(self, row: _RowState, token: int):
         if row.done:
@@ -500,11 +515,14 @@ class RuleConstraintLogitsProcessor(LogitsProcessor):
                 ids = [t for t, c in children.items() if trie.children[c] or trie.word[c] not in excluded]
             word = trie.word[row.node] if row.node is not None else None
             if row.node is None or (word is not None and word not in excluded):
-                ids += [seq[0] for seq in self._candidates(_after(row))]
-                if END in row.plan.allowed(row.emitted + [FREE]):
+                after = row.memo.get("after")
+                if after is None or after[0] != len(row.emitted):
+                    after = row.memo["after"] = (len(row.emitted), _after(row))
+                ids += [seq[0] for seq in self._candidates(after[1])]
+                if END in self._plan_allowed(after[1]):
                     ids.append(self.vocab.eos)
             return ids, False
-        allowed = row.plan.allowed(row.emitted)
+        allowed = self._plan_allowed(row)
         candidates = self._candidates(row)
         n = len(row.partial)
         ids = {seq[n] for seq in candidates if len(seq) > n and list(seq[:n]) == row.partial}
@@ -523,10 +541,23 @@ class RuleConstraintLogitsProcessor(LogitsProcessor):
                 self._advance(row, token)
         return self.mask_scores(scores)
 
-    def mask_scores(self, scores: torch.FloatTensor) -> torch.FloatTensor:
-        """``scores`` (one row per plan) with every token the plans do not allow now at -inf."""
+    def advance(self, i: int, token: int):
+        """Row ``i`` has written ``token``."""
+        self._advance(self.rows[i], token)
+
+    def forced_token(self, i: int) -> int | None:
+        """The one token that row ``i`` may write now (the mask of :meth:`mask_scores` leaves only it
+        finite, so that greedy and sampled decoding both pick it whatever the logits), else None."""
+        ids, free = self._allowed_ids(self.rows[i])
+        if free or len(set(ids)) > 1:
+            return None
+        return ids[0] if ids else self.vocab.eos
+
+    def mask_scores(self, scores: torch.FloatTensor, rows: list[int] | None = None) -> torch.FloatTensor:
+        """``scores`` (one row per plan, or per row index of ``rows``) with every token the plans do not
+        allow now at -inf."""
         mask = torch.full_like(scores, float("-inf"))
-        for i, row in enumerate(self.rows):
+        for i, row in enumerate(self.rows if rows is None else [self.rows[k] for k in rows]):
             ids, free = self._allowed_ids(row)
             if ids:
                 mask[i, ids] = 0
